@@ -1,0 +1,159 @@
+/*
+ * The syscall table and the rump_sys_* surface.
+ *
+ * sysent maps NetBSD syscall numbers to handlers; components fill it at the
+ * SYSCALL init level (syscall_establish), and an empty slot answers ENOSYS,
+ * as in rump.  A call runs as an implicit LWP of the calling process: it
+ * waits for the CPU if another context holds it, runs the handler (which
+ * returns an errno, NetBSD style, with results in a Retval), gives the CPU
+ * back, and turns a nonzero errno into a thrown SyscallError.
+ *
+ * RumpSys is the typed, promise-based face of the table for one process:
+ * `await k.sys.read(fd, buf)`.
+ */
+
+import type { Kernel } from './rump.ts';
+import { lwp_leave_check, lwp_schedule } from './rump.ts';
+import { lwp_create, lwp_exit, type Lwp, type Proc } from './lwproc.ts';
+import { cpu_release, entry_exception } from './intr.ts';
+import { KernelHalted } from './ltsleep.ts';
+import { KernelPanic } from './subr_prf.ts';
+import { EINTR, ENOSYS, ENXIO, SyscallError } from '../../include/errno.ts';
+import {
+  SYS___fstat50, SYS___sysctl, SYS_close, SYS_dup, SYS_dup2, SYS_fcntl, SYS_getpid, SYS_ioctl,
+  SYS_pipe2, SYS_poll, SYS_read, SYS_reboot, SYS_write, type PollFd, type Stat,
+} from '../../include/syscall.ts';
+import type { SysctlName, SysctlValue } from './kern_sysctl.ts';
+
+/** What a handler hands back besides its errno (register_t retval[2], or an object). */
+export class Retval {
+  rv0 = 0;
+  rv1 = 0;
+  value: unknown = undefined;
+}
+
+export type SyscallHandler<A> = (l: Lwp, uap: A, rv: Retval) => number | Promise<number>;
+
+export interface Sysent {
+  readonly name: string;
+  readonly call: SyscallHandler<never>;
+}
+
+/** Register handlers (at the SYSCALL init level). */
+export function syscall_establish(k: Kernel, entries: readonly (readonly [number, Sysent])[]): void {
+  for (const [num, ent] of entries) k.sysent[num] = ent;
+}
+
+/** Remove handlers (a component going away). */
+export function syscall_disestablish(k: Kernel, nums: readonly number[]): void {
+  for (const num of nums) k.sysent[num] = undefined;
+}
+
+/**
+ * rump_syscall: run syscall `num` for process p.  Throws SyscallError for a
+ * nonzero errno, KernelPanic if the kernel panicked.
+ */
+export async function rump_syscall(k: Kernel, p: Proc, num: number, name: string, uap: unknown, rv: Retval): Promise<void> {
+  if (k.panicstr !== null) throw new KernelPanic(k.name, k.panicstr);
+  if (k.dying) throw new SyscallError(ENXIO, name, 'kernel halted');
+  const ent = k.sysent[num];
+  if (ent === undefined) throw new SyscallError(ENOSYS, name);
+  const l = lwp_create(k, p, name, 0);
+  k.hyp.rumpuser_sp_activity(1);
+  let error = 0;
+  try {
+    const w = lwp_schedule(k, l);
+    if (w !== null) await w;
+    if (k.panicstr !== null) throw new KernelPanic(k.name, k.panicstr);
+    k.tick_sync();
+    const r = ent.call(l, uap as never, rv);
+    error = typeof r === 'number' ? r : await r;
+    lwp_leave_check(k, l, 'syscall');
+  } catch (e) {
+    if (e instanceof KernelHalted) error = EINTR;
+    else {
+      if (!(e instanceof KernelPanic)) entry_exception(k, e, `syscall ${name}`);
+      throw new KernelPanic(k.name, k.panicstr ?? String(e));
+    }
+  } finally {
+    if (k.cpu.ci_curlwp === l) cpu_release(k, l);
+    lwp_exit(k, l);
+    k.hyp.rumpuser_sp_activity(-1);
+  }
+  if (error !== 0) throw new SyscallError(error, name);
+}
+
+/** The typed syscall surface for one process. */
+export class RumpSys {
+  constructor(readonly k: Kernel, readonly p: Proc) {}
+
+  private async call(num: number, name: string, uap: unknown): Promise<Retval> {
+    const rv = new Retval();
+    await rump_syscall(this.k, this.p, num, name, uap, rv);
+    return rv;
+  }
+
+  async getpid(): Promise<number> {
+    return (await this.call(SYS_getpid, 'getpid', {})).rv0;
+  }
+
+  /** read(2) into buf; resolves to the byte count (0 at end-of-file). */
+  async read(fd: number, buf: Uint8Array): Promise<number> {
+    return (await this.call(SYS_read, 'read', { fd, buf })).rv0;
+  }
+
+  /** write(2); a string is written as UTF-8. */
+  async write(fd: number, data: Uint8Array | string): Promise<number> {
+    const buf = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    return (await this.call(SYS_write, 'write', { fd, buf })).rv0;
+  }
+
+  async close(fd: number): Promise<void> {
+    await this.call(SYS_close, 'close', { fd });
+  }
+
+  async dup(fd: number): Promise<number> {
+    return (await this.call(SYS_dup, 'dup', { fd })).rv0;
+  }
+
+  async dup2(from: number, to: number): Promise<number> {
+    return (await this.call(SYS_dup2, 'dup2', { from, to })).rv0;
+  }
+
+  async fcntl(fd: number, cmd: number, arg = 0): Promise<number> {
+    return (await this.call(SYS_fcntl, 'fcntl', { fd, cmd, arg })).rv0;
+  }
+
+  /** ioctl(2): arg is the request's input; resolves to its output (if any). */
+  async ioctl(fd: number, cmd: number, arg?: unknown): Promise<unknown> {
+    const data: { value?: unknown } = { value: arg };
+    await this.call(SYS_ioctl, 'ioctl', { fd, cmd, data });
+    return data.value;
+  }
+
+  /** poll(2): fills each revents; resolves to the number ready. */
+  async poll(fds: PollFd[], timeoutMs: number): Promise<number> {
+    return (await this.call(SYS_poll, 'poll', { fds, timeout: timeoutMs })).rv0;
+  }
+
+  /** pipe2(2): [read end, write end]. */
+  async pipe(flags = 0): Promise<[number, number]> {
+    const rv = await this.call(SYS_pipe2, 'pipe2', { flags });
+    return [rv.rv0, rv.rv1];
+  }
+
+  async fstat(fd: number): Promise<Stat> {
+    return (await this.call(SYS___fstat50, 'fstat', { fd })).value as Stat;
+  }
+
+  /** __sysctl(2) by name or MIB; with newValue, writes it. Resolves to the old value. */
+  async sysctl(name: SysctlName, newValue?: SysctlValue): Promise<SysctlValue> {
+    return (await this.call(SYS___sysctl, 'sysctl', { name, newValue })).value as SysctlValue;
+  }
+
+  /** reboot(2): halts the kernel; resolves once it is down. */
+  async reboot(howto = 0): Promise<void> {
+    await this.call(SYS_reboot, 'reboot', { howto });
+    await this.k.halt();
+  }
+}
