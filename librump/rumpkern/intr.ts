@@ -243,6 +243,8 @@ export function softint_host(k: Kernel): void {
     host_entry_busy(k);
     return;
   }
+  k.tick_sync();
+  softint_run(k, false);
   cpu_dispatch(k);
 }
 

@@ -18,9 +18,11 @@
  *     goes through todo so another CPU's wheel is not touched); a pending
  *     callout that is reset is moved, so no stale entry is left to wake
  *     the clock early.
- *   - A bitmap of non-empty buckets per wheel lets callout_next() tell the
- *     clock how many ticks it may sleep, so no host timer fires while
- *     nothing is due and an idle stretch is skipped in one step.
+ *   - A bitmap of non-empty buckets per wheel lets callout_next() find the
+ *     next tick with bucket work and callout_due() the next due callout,
+ *     so the clock sleeps until a callout is due (cascades on the way are
+ *     done by callout_advance() without waking it), no host timer fires
+ *     while nothing is due, and an idle stretch is skipped in one step.
  *   - callout_stop() returns whether the callout was pending (FreeBSD's
  *     meaning; NetBSD returns whether it had fired, which callout_expired()
  *     still tells).
@@ -85,7 +87,12 @@ export class CalloutCpu {
   cc_nlate = 0;
   cc_nreset = 0;
   cc_nstop = 0;
-  /** Told when a callout becomes due earlier than anything before (re-arm the host timer). */
+  /**
+   * Told when a callout becomes due earlier than anything before (re-arm
+   * the host timer), and with Infinity when callout_stop() empties the
+   * wheel (disarm it: a stale timer would wake an idle kernel, and keep a
+   * host process alive).
+   */
   cc_earlier: ((rel: number) => void) | null = null;
 
   constructor(readonly k: Kernel | null, ticks0: number) {
@@ -184,7 +191,8 @@ function bucket_to_todo(cc: CalloutCpu, b: number): void {
  */
 export function callout_schedule(c: Callout, ticks: number): void {
   const cc = c.c_cc!;
-  if (!(ticks > 0)) ticks = 1;
+  /* Below one tick (0, negative, NaN, or a fraction that would floor to 0): one tick. */
+  if (!(ticks >= 1)) ticks = 1;
   else if (ticks > CALLOUT_MAXTICKS) {
     if (cc.k !== null) panic(cc.k, `callout_schedule: ${ticks} ticks is beyond the wheel`);
     ticks = CALLOUT_MAXTICKS;
@@ -219,6 +227,7 @@ export function callout_stop(c: Callout): boolean {
     list_remove(cc, c);
     cc.cc_npending--;
     cc.cc_nstop++;
+    if (cc.cc_npending === 0 && cc.cc_earlier !== null) cc.cc_earlier(Infinity);
   }
   c.c_flags &= ~(CALLOUT_PENDING | CALLOUT_FIRED);
   return pending;
@@ -267,6 +276,13 @@ export function callout_remaining(c: Callout): number {
  * case the clock softint has been scheduled.
  */
 export function callout_hardclock(cc: CalloutCpu): boolean {
+  if (!hardclock_tick(cc)) return false;
+  if (cc.cc_softint !== null) softint_schedule(cc.cc_softint);
+  return true;
+}
+
+/* Count one tick and move the buckets it takes to todo; true if todo has work. */
+function hardclock_tick(cc: CalloutCpu): boolean {
   const t = (cc.cc_ticks = (cc.cc_ticks + 1) | 0);
   bucket_to_todo(cc, t & WHEELMASK);
   if ((t & WHEELMASK) === 0) {
@@ -276,8 +292,25 @@ export function callout_hardclock(cc: CalloutCpu): boolean {
       if ((t & 0xffffff) === 0) bucket_to_todo(cc, 3 * WHEELSIZE + ((t >>> (3 * WHEELBITS)) & WHEELMASK));
     }
   }
-  if (cc.cc_head[TODO] === null) return false;
-  if (cc.cc_softint !== null) softint_schedule(cc.cc_softint);
+  return cc.cc_head[TODO] !== null;
+}
+
+/*
+ * After a tick: if nothing on todo is due yet (a cascade only), put each
+ * callout in its bucket now, as callout_softclock would, and return true.
+ * If anything is due, leave todo to the softclock and return false.
+ */
+function todo_rebucket(cc: CalloutCpu): boolean {
+  const t = cc.cc_ticks;
+  for (let c: Callout | null = cc.cc_head[TODO]!; c !== null; c = c.c_next) {
+    if (((c.c_time - t) | 0) <= 0) return false;
+  }
+  for (;;) {
+    const c = cc.cc_head[TODO]!;
+    if (c === null) break;
+    list_remove(cc, c);
+    list_append(cc, bucket_of((c.c_time - t) | 0, c.c_time), c);
+  }
   return true;
 }
 
@@ -354,9 +387,42 @@ export function callout_next(cc: CalloutCpu): number {
 }
 
 /**
+ * Ticks from now until the earliest pending callout is due; 0 if todo
+ * already has work; Infinity if nothing is pending.  Unlike callout_next()
+ * this looks through cascades: it is what the host timer is armed for.
+ */
+export function callout_due(cc: CalloutCpu): number {
+  if (cc.cc_head[TODO] !== null) return 0;
+  if (cc.cc_npending === 0) return Infinity;
+  const t = cc.cc_ticks;
+  const bm = cc.cc_bitmap;
+  let best = Infinity;
+  /* A wheel-0 bucket holds callouts due exactly when it comes round. */
+  const from0 = (t + 1) & WHEELMASK;
+  const b0 = wheel_scan(bm, 0, from0);
+  if (b0 >= 0) best = ((b0 - from0) & WHEELMASK) + 1;
+  for (let w = 1; w < 4; w++) {
+    const span = 2 ** (w * WHEELBITS);
+    const from = (Math.floor((t >>> 0) / span) + 1) & WHEELMASK;
+    const b = wheel_scan(bm, w, from);
+    if (b < 0) continue;
+    /* The first bucket to cascade holds this wheel's earliest callouts, all due at or after the cascade. */
+    const rel = span - ((t >>> 0) % span) + ((b - from) & WHEELMASK) * span;
+    if (rel >= best) continue;
+    for (let c: Callout | null = cc.cc_head[w * WHEELSIZE + b]!; c !== null; c = c.c_next) {
+      const d = (c.c_time - t) | 0;
+      if (d < best) best = d;
+    }
+  }
+  return best;
+}
+
+/**
  * Advance the wheel by up to n ticks, stopping early after a tick that
- * leaves work on todo; returns the ticks taken.  Ticks at which nothing can
- * happen are skipped in one step.
+ * leaves a due callout on todo (the clock softint is then scheduled);
+ * returns the ticks taken.  Ticks at which nothing can happen are skipped
+ * in one step, and a cascade that makes nothing due is re-bucketed on the
+ * spot, so an idle stretch up to the next due callout is one call.
  */
 export function callout_advance(cc: CalloutCpu, n: number): number {
   let done = 0;
@@ -374,7 +440,10 @@ export function callout_advance(cc: CalloutCpu, n: number): number {
       done += next - 1;
     }
     done++;
-    if (callout_hardclock(cc)) break;
+    if (hardclock_tick(cc) && !todo_rebucket(cc)) {
+      if (cc.cc_softint !== null) softint_schedule(cc.cc_softint);
+      break;
+    }
   }
   return done;
 }

@@ -15,7 +15,7 @@ import { LSSLEEP, LW_RUMP_QEXIT, type Lwp } from './lwproc.ts';
 import { cpu_release, setrunnable } from './intr.ts';
 import { callout_reset, callout_stop } from './kern_timeout.ts';
 import { EINTR, EWOULDBLOCK } from '../../include/errno.ts';
-import { KASSERT, KernelPanic } from './subr_prf.ts';
+import { KASSERT, KernelPanic, panic } from './subr_prf.ts';
 import type { Kmutex } from './locks.ts';
 import { mutex_enter, mutex_exit } from './locks.ts';
 
@@ -112,16 +112,18 @@ export async function mtsleep(
     if (mtx !== null) mutex_exit(mtx);
     throw new KernelHalted(k.name);
   }
-  if ((priority & PCATCH) !== 0 && (l.l_flag & LW_RUMP_QEXIT) !== 0) return EINTR;
+  /* As rump: every sleep of an LWP whose process is exiting is interrupted. */
+  if ((l.l_flag & LW_RUMP_QEXIT) !== 0) return EINTR;
   const ci = k.cpu;
-  KASSERT(k, ci.ci_curlwp === l || ci.ci_idepth > 0 || ci.ci_softlevel >= 0,
-    `mtsleep: lwp ${l.l_lid} "${l.l_name}" sleeps without holding the CPU`);
-  if (k.ld.enabled) {
-    if (ci.ci_idepth > 0 || ci.ci_softlevel >= 0) {
-      k.ld.abort('sleep-intr', `sleeping on "${wmesg}" in ${ci.ci_idepth > 0 ? 'interrupt' : 'softint'} context`);
-    }
-    k.ld.lockdebug_sleep(mtx, (lk) => k.isSpinLock(lk));
+  if (ci.ci_idepth > 0 || ci.ci_softlevel >= 0) {
+    /* There is no LWP to put to sleep here; when only logging, refuse the sleep. */
+    const msg = `sleeping on "${wmesg}" in ${ci.ci_idepth > 0 ? 'interrupt' : 'softint'} context`;
+    if (!k.ld.enabled) panic(k, msg);
+    k.ld.abort('sleep-intr', msg);
+    return EWOULDBLOCK;
   }
+  KASSERT(k, ci.ci_curlwp === l, `mtsleep: lwp ${l.l_lid} "${l.l_name}" sleeps without holding the CPU`);
+  if (k.ld.enabled) k.ld.lockdebug_sleep(mtx, (lk) => k.isSpinLock(lk));
   const woken = new Promise<number>((resolve) => { l.l_wake = resolve; });
   l.l_wchan = wchan;
   l.l_wmesg = wmesg;

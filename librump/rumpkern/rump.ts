@@ -26,7 +26,8 @@ import { Msgbuf } from './subr_log.ts';
 import { aprint_normal, aprint_verbose, printf, KernelPanic } from './subr_prf.ts';
 import { Sysctl } from './kern_sysctl.ts';
 import { Cprng } from './subr_cprng.ts';
-import { lwp_create, lwp_exit, proc_create, LW_SYSTEM, LSSLEEP, type Lwp, type Proc } from './lwproc.ts';
+import { lwp_create, lwp_exit, proc_create, LW_RUMP_QEXIT, LW_SYSTEM, LSSLEEP, type Lwp, type Proc } from './lwproc.ts';
+import { Filedesc, fd_copy, fd_free } from './kern_descrip.ts';
 import { component_check, COMPONENT_LEVELS, type RumpComponent } from './component.ts';
 import { Kmutex } from './locks.ts';
 import type { Pool } from './subr_pool.ts';
@@ -36,7 +37,8 @@ import { rumpkern_component } from './rumpkern_component.ts';
 export const OSTYPE = 'NetBSD';
 export const OSRELEASE = '10.0';
 export const OSREVISION = 1000000000;
-export const VERSION_STRING = 'rumpts 0.1.0 (RUMP-ROAST)';
+export const KERNCONF = 'RUMP-ROAST';
+export const RUMPTS_VERSION = 'rumpts 0.1.0';
 
 export type KernelComponent = RumpComponent<Kernel, Lwp>;
 
@@ -331,9 +333,11 @@ export async function rump_init(opts: RumpInitOptions): Promise<Kernel> {
   const k = new Kernel(opts);
   const l = k.lwp0;
   cpu_acquire(k, l);
+  /* The caller awaits the boot: a component that sleeps lets virtual time run. */
+  k.hyp.rumpuser_sp_activity(1);
   try {
     aprint_normal(k, `Copyright (c) 1996-2026 The NetBSD Foundation, Inc.  All rights reserved.\n`);
-    aprint_normal(k, `${OSTYPE} ${OSRELEASE} (${VERSION_STRING})\n`);
+    aprint_normal(k, `${OSTYPE} ${OSRELEASE} (${KERNCONF}) ${RUMPTS_VERSION}\n`);
     aprint_normal(k, `rump kernel ${k.name}: host ${k.hyp.hostkind}, hz ${k.hz}, softints ${k.softintInline ? 'inline' : 'deferred'}, lockdebug ${k.ld.mode}\n`);
     for (const level of COMPONENT_LEVELS) {
       if (level === 'POSTINIT') {
@@ -356,13 +360,69 @@ export async function rump_init(opts: RumpInitOptions): Promise<Kernel> {
     k.state = 'running';
     aprint_normal(k, `components: ${k.components.join(' ')}\n`);
   } catch (e) {
+    k.hyp.rumpuser_sp_activity(-1);
     if (k.cpu.ci_curlwp === l) cpu_release(k, l);
     if (!k.dead) await k.halt();
     throw e;
   }
+  k.hyp.rumpuser_sp_activity(-1);
   cpu_release(k, l);
   clock_rearm(k);
   return k;
 }
 
 export { proc_create, lwp_create, lwp_exit };
+
+/* rump_lwproc_rfork() flags, as rump.h. */
+export const RUMP_RFFDG = 0x01;
+export const RUMP_RFCFDG = 0x02;
+
+/**
+ * rump_lwproc_rfork(): a new process, child of `parent` (init by default),
+ * whose descriptor table is a copy of the parent's (RUMP_RFFDG), empty
+ * (RUMP_RFCFDG), or shared with it (0).  Remote clients get one each.
+ */
+export function rump_lwproc_rfork(k: Kernel, flags: number, comm: string, parent: Proc = k.initproc): { proc: Proc; sys: RumpSys } {
+  if ((flags & ~(RUMP_RFFDG | RUMP_RFCFDG)) !== 0 || flags === (RUMP_RFFDG | RUMP_RFCFDG)) {
+    throw new RangeError(`rump_lwproc_rfork: bad flags 0x${flags.toString(16)}`);
+  }
+  if (k.dying) throw new Error(`${k.name}: rump_lwproc_rfork: kernel halted`);
+  const p = proc_create(k, comm, parent);
+  const pfd = parent.p_fd ?? new Filedesc(k);
+  if (flags === RUMP_RFFDG) p.p_fd = fd_copy(pfd);
+  else if (flags === RUMP_RFCFDG) p.p_fd = new Filedesc(k);
+  else {
+    pfd.fd_refcnt++;
+    p.p_fd = pfd;
+  }
+  return { proc: p, sys: new RumpSys(k, p) };
+}
+
+/**
+ * The process is gone (a remote client disconnected, or its user is done):
+ * its sleeping LWPs fail with EINTR and its descriptors are closed.
+ */
+export async function rump_proc_exit(k: Kernel, p: Proc): Promise<void> {
+  if (p === k.initproc || p === k.proc0) throw new Error(`${k.name}: rump_proc_exit: pid ${p.p_pid} cannot exit`);
+  if (p.p_exiting) return;
+  p.p_exiting = true;
+  for (const l of k.alllwp) {
+    if (l.l_proc !== p) continue;
+    l.l_flag |= LW_RUMP_QEXIT;
+    if (l.l_stat === LSSLEEP) sleepq_unsleep(k, l, EINTR);
+  }
+  const fdp = p.p_fd;
+  if (fdp !== null && !k.dead) {
+    const l = lwp_create(k, p, 'exit', 0);
+    try {
+      const w = lwp_schedule(k, l);
+      if (w !== null) await w;
+      await fd_free(fdp, l);
+    } finally {
+      if (k.cpu.ci_curlwp === l) cpu_release(k, l);
+      lwp_exit(k, l);
+    }
+  }
+  p.p_fd = null;
+  k.allproc.delete(p.p_pid);
+}

@@ -18,7 +18,7 @@ import { lwp_create, lwp_exit, type Lwp, type Proc } from './lwproc.ts';
 import { cpu_release, entry_exception } from './intr.ts';
 import { KernelHalted } from './ltsleep.ts';
 import { KernelPanic } from './subr_prf.ts';
-import { EINTR, ENOSYS, ENXIO, SyscallError } from '../../include/errno.ts';
+import { EINTR, ENOSYS, ENXIO, ESRCH, SyscallError } from '../../include/errno.ts';
 import {
   SYS___fstat50, SYS___sysctl, SYS_close, SYS_dup, SYS_dup2, SYS_fcntl, SYS_getpid, SYS_ioctl,
   SYS_pipe2, SYS_poll, SYS_read, SYS_reboot, SYS_write, type PollFd, type Stat,
@@ -56,6 +56,7 @@ export function syscall_disestablish(k: Kernel, nums: readonly number[]): void {
 export async function rump_syscall(k: Kernel, p: Proc, num: number, name: string, uap: unknown, rv: Retval): Promise<void> {
   if (k.panicstr !== null) throw new KernelPanic(k.name, k.panicstr);
   if (k.dying) throw new SyscallError(ENXIO, name, 'kernel halted');
+  if (p.p_exiting) throw new SyscallError(ESRCH, name, `pid ${p.p_pid} has exited`);
   const ent = k.sysent[num];
   if (ent === undefined) throw new SyscallError(ENOSYS, name);
   const l = lwp_create(k, p, name, 0);

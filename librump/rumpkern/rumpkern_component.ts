@@ -5,7 +5,7 @@
  */
 
 import type { Kernel, KernelComponent } from './rump.ts';
-import { OSRELEASE, OSREVISION, OSTYPE, VERSION_STRING } from './rump.ts';
+import { KERNCONF, OSRELEASE, OSREVISION, OSTYPE, RUMPTS_VERSION } from './rump.ts';
 import type { Lwp } from './lwproc.ts';
 import { Filedesc, fd_affix } from './kern_descrip.ts';
 import { cons_open } from './cons.ts';
@@ -51,7 +51,7 @@ function kern_sysctl_init(k: Kernel): void {
   mk({ name: 'ostype', num: KERN_OSTYPE, type: CTLTYPE_STRING, value: OSTYPE, description: 'Operating system type' });
   mk({ name: 'osrelease', num: KERN_OSRELEASE, type: CTLTYPE_STRING, value: OSRELEASE, description: 'Operating system release' });
   mk({ name: 'osrevision', num: KERN_OSREV, type: CTLTYPE_INT, value: OSREVISION, description: 'Operating system revision' });
-  mk({ name: 'version', num: KERN_VERSION, type: CTLTYPE_STRING, value: `${OSTYPE} ${OSRELEASE} (${VERSION_STRING})`, description: 'Kernel version' });
+  mk({ name: 'version', num: KERN_VERSION, type: CTLTYPE_STRING, value: `${OSTYPE} ${OSRELEASE} (${KERNCONF}) ${RUMPTS_VERSION}`, description: 'Kernel version' });
   mk({
     name: 'hostname', num: KERN_HOSTNAME, type: CTLTYPE_STRING, flags: CTLFLAG_READWRITE, maxlen: HOSTNAME_MAX,
     get: () => k.hostname,
@@ -116,7 +116,6 @@ function init_fds(k: Kernel): void {
   const cons = cons_open(k);
   if (cons === null) throw new Error(`console: ${ENFILE}`);
   cons.f_count = 3;
-  k.nfiles += 2;
   for (let fd = 0; fd < 3; fd++) fd_affix(fdp, cons, fd, 0);
 }
 

@@ -6,7 +6,7 @@
 import type { Lwp } from './lwproc.ts';
 import type { Retval } from './rump_syscalls.ts';
 import { fd_getfile, FDF_CLOEXEC, type Uio } from './kern_descrip.ts';
-import { EBADF, EINVAL, ENOTTY } from '../../include/errno.ts';
+import { EAGAIN, EBADF, EINTR, EINVAL, ENOTTY, ERESTART } from '../../include/errno.ts';
 import { FASYNC, FIOASYNC, FIOCLEX, FIONBIO, FIONCLEX, FNONBLOCK, FREAD, FWRITE } from '../../include/syscall.ts';
 
 export interface RwArgs {
@@ -23,8 +23,11 @@ async function dofileio(l: Lwp, uap: RwArgs, rv: Retval, write: boolean): Promis
   const r = write ? fp.f_ops.fo_write(fp, l, uio) : fp.f_ops.fo_read(fp, l, uio);
   const error = typeof r === 'number' ? r : await r;
   const done = uap.buf.length - uio.uio_resid;
-  /* As NetBSD's dofileread: a partial transfer interrupted by a signal or EAGAIN still succeeds. */
-  if (error !== 0 && done === 0) return error;
+  /*
+   * As NetBSD's dofileread/dofilewrite: a partial transfer interrupted by a
+   * signal or EAGAIN still succeeds; any other error (EPIPE...) is returned.
+   */
+  if (error !== 0 && (done === 0 || (error !== EINTR && error !== ERESTART && error !== EAGAIN))) return error;
   rv.rv0 = done;
   return 0;
 }

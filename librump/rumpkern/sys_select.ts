@@ -13,7 +13,6 @@ import type { Lwp } from './lwproc.ts';
 import type { Retval } from './rump_syscalls.ts';
 import { fd_getfile } from './kern_descrip.ts';
 import { PCATCH, tsleep, wakeup } from './ltsleep.ts';
-import { mstohz } from './kern_clock.ts';
 import { EINVAL, EWOULDBLOCK } from '../../include/errno.ts';
 import { POLLERR, POLLHUP, POLLNVAL, type PollFd } from '../../include/syscall.ts';
 
@@ -74,6 +73,18 @@ function pollscan(l: Lwp, fds: PollFd[]): number {
   return n;
 }
 
+/**
+ * The tick (in `ticks`) by which a timeout of `ms` from now has fully passed.
+ * Sleeps end on tick boundaries, so mstohz(ms) ticks alone would cut a poll
+ * started part-way through a tick short by that part; like tvtohz's extra
+ * tick, count to the first boundary at or after now + ms (exact when the
+ * poll starts on a boundary).
+ */
+function poll_deadline(k: Kernel, ms: number): number {
+  const end = Math.ceil((k.uptimeNs() + ms * 1e6) / k.tick_ns - 1e-6);
+  return (k.ticks + Math.max(1, end - k.elapsed)) | 0;
+}
+
 export interface PollArgs {
   fds: PollFd[];
   /** Milliseconds; negative (INFTIM) waits forever, 0 does not wait. */
@@ -87,7 +98,7 @@ export async function sys_poll(l: Lwp, uap: PollArgs, rv: Retval): Promise<numbe
   if (!Array.isArray(fds) || fds.length > k.maxfiles) return EINVAL;
   if (l.l_sel === null) l.l_sel = new SelState();
   const forever = timeout < 0;
-  const deadline = forever ? 0 : (k.ticks + mstohz(k, timeout)) | 0;
+  const deadline = forever ? 0 : poll_deadline(k, timeout);
   try {
     for (;;) {
       const n = pollscan(l, fds);

@@ -218,7 +218,7 @@ export class SimWorld {
     const ev = this.heapPeek();
     if (ev === null || (ev.t > this.now && this.activity <= 0)) return;
     this.pumpPending = true;
-    setImmediate(this.pump);
+    nextTurn(this.pump);
   }
 
   private dispatchOne(): void {
@@ -288,8 +288,12 @@ function before(a: SimEvent, b: SimEvent): boolean {
   return a.t < b.t || (a.t === b.t && a.seq < b.seq);
 }
 
+/* The next turn of the host loop; browsers have no setImmediate. */
+const nextTurn: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => { setImmediate(fn); } : (fn) => { setTimeout(fn, 0); };
+
 function turn(): Promise<void> {
-  return new Promise((resolve) => { setImmediate(resolve); });
+  return new Promise((resolve) => { nextTurn(resolve); });
 }
 
 /** One kernel's view of the simulated world. */
