@@ -95,3 +95,21 @@ export interface PollFd {
   events: number;
   revents: number;
 }
+
+/* Socket calls (NetBSD's syscalls.master numbers). */
+export const SYS_recvmsg = 27;
+export const SYS_sendmsg = 28;
+export const SYS_recvfrom = 29;
+export const SYS_accept = 30;
+export const SYS_getpeername = 31;
+export const SYS_getsockname = 32;
+export const SYS_connect = 98;
+export const SYS_bind = 104;
+export const SYS_setsockopt = 105;
+export const SYS_listen = 106;
+export const SYS_getsockopt = 118;
+export const SYS_sendto = 133;
+export const SYS_shutdown = 134;
+export const SYS_socketpair = 135;
+export const SYS___socket30 = 394;
+export const SYS_paccept = 456;

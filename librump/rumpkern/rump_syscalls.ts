@@ -18,11 +18,15 @@ import { lwp_create, lwp_exit, type Lwp, type Proc } from './lwproc.ts';
 import { cpu_release, entry_exception } from './intr.ts';
 import { KernelHalted } from './ltsleep.ts';
 import { KernelPanic } from './subr_prf.ts';
-import { EINTR, ENOSYS, ENXIO, ESRCH, SyscallError } from '../../include/errno.ts';
+import { EINTR, EINVAL, ENOSYS, ENXIO, ESRCH, SyscallError } from '../../include/errno.ts';
 import {
-  SYS___fstat50, SYS___sysctl, SYS_close, SYS_dup, SYS_dup2, SYS_fcntl, SYS_getpid, SYS_ioctl,
-  SYS_pipe2, SYS_poll, SYS_read, SYS_reboot, SYS_write, type PollFd, type Stat,
+  SYS___fstat50, SYS___socket30, SYS___sysctl, SYS_bind, SYS_close, SYS_connect, SYS_dup, SYS_dup2, SYS_fcntl,
+  SYS_getpeername, SYS_getpid, SYS_getsockname, SYS_getsockopt, SYS_ioctl, SYS_listen, SYS_paccept, SYS_pipe2,
+  SYS_poll, SYS_read, SYS_reboot, SYS_recvfrom, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_setsockopt,
+  SYS_shutdown, SYS_socketpair, SYS_write, type PollFd, type Stat,
 } from '../../include/syscall.ts';
+import type { Sockaddr } from '../../include/socket.ts';
+import { sockaddr_from_user, sockaddr_to_user } from '../rumpnet/sockaddr.ts';
 import type { SysctlName, SysctlValue } from './kern_sysctl.ts';
 
 /** What a handler hands back besides its errno (register_t retval[2], or an object). */
@@ -150,6 +154,98 @@ export class RumpSys {
   /** __sysctl(2) by name or MIB; with newValue, writes it. Resolves to the old value. */
   async sysctl(name: SysctlName, newValue?: SysctlValue): Promise<SysctlValue> {
     return (await this.call(SYS___sysctl, 'sysctl', { name, newValue })).value as SysctlValue;
+  }
+
+  /* ---- sockets (ENOSYS until a network faction registers them) ---- */
+
+  private sa(addr: Sockaddr, call: string): Uint8Array {
+    const b = sockaddr_from_user(addr);
+    if (b === null) throw new SyscallError(EINVAL, call, 'malformed socket address');
+    return b;
+  }
+
+  /** socket(2); type may carry SOCK_NONBLOCK / SOCK_CLOEXEC. */
+  async socket(domain: number, type: number, protocol = 0): Promise<number> {
+    return (await this.call(SYS___socket30, 'socket', { domain, type, protocol })).rv0;
+  }
+
+  async socketpair(domain: number, type: number, protocol = 0): Promise<[number, number]> {
+    const rv = await this.call(SYS_socketpair, 'socketpair', { domain, type, protocol });
+    return [rv.rv0, rv.rv1];
+  }
+
+  async bind(s: number, addr: Sockaddr): Promise<void> {
+    await this.call(SYS_bind, 'bind', { s, name: this.sa(addr, 'bind') });
+  }
+
+  async listen(s: number, backlog: number): Promise<void> {
+    await this.call(SYS_listen, 'listen', { s, backlog });
+  }
+
+  /** accept(2) (paccept with flags): the new descriptor and the peer's address. */
+  async accept(s: number, flags = 0): Promise<{ fd: number; addr: Sockaddr | null }> {
+    const rv = await this.call(SYS_paccept, 'accept', { s, flags });
+    return { fd: rv.rv0, addr: sockaddr_to_user(rv.value as Uint8Array | null) };
+  }
+
+  async connect(s: number, addr: Sockaddr): Promise<void> {
+    await this.call(SYS_connect, 'connect', { s, name: this.sa(addr, 'connect') });
+  }
+
+  /** sendto(2) (send(2) without an address); a string goes as UTF-8. */
+  async sendto(s: number, data: Uint8Array | string, flags = 0, to?: Sockaddr): Promise<number> {
+    const buf = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const name = to === undefined ? null : this.sa(to, 'sendto');
+    return (await this.call(SYS_sendto, 'sendto', { s, buf, flags, to: name })).rv0;
+  }
+
+  send(s: number, data: Uint8Array | string, flags = 0): Promise<number> {
+    return this.sendto(s, data, flags);
+  }
+
+  /** recvfrom(2): bytes received, the sender, and the message flags (MSG_TRUNC, MSG_EOR). */
+  async recvfrom(s: number, buf: Uint8Array, flags = 0): Promise<{ n: number; from: Sockaddr | null; flags: number }> {
+    const rv = await this.call(SYS_recvfrom, 'recvfrom', { s, buf, flags });
+    const v = rv.value as { from: Uint8Array | null; flags: number };
+    return { n: rv.rv0, from: sockaddr_to_user(v.from), flags: v.flags };
+  }
+
+  async recv(s: number, buf: Uint8Array, flags = 0): Promise<number> {
+    return (await this.recvfrom(s, buf, flags)).n;
+  }
+
+  /** sendmsg(2) with an address and a gather list. */
+  async sendmsg(s: number, iov: Uint8Array[], to?: Sockaddr, flags = 0): Promise<number> {
+    const name = to === undefined ? null : this.sa(to, 'sendmsg');
+    return (await this.call(SYS_sendmsg, 'sendmsg', { s, iov, name, flags })).rv0;
+  }
+
+  /** recvmsg(2) into a scatter list. */
+  async recvmsg(s: number, iov: Uint8Array[], flags = 0): Promise<{ n: number; from: Sockaddr | null; flags: number }> {
+    const rv = await this.call(SYS_recvmsg, 'recvmsg', { s, iov, flags });
+    const v = rv.value as { from: Uint8Array | null; flags: number };
+    return { n: rv.rv0, from: sockaddr_to_user(v.from), flags: v.flags };
+  }
+
+  async shutdown(s: number, how: number): Promise<void> {
+    await this.call(SYS_shutdown, 'shutdown', { s, how });
+  }
+
+  /** setsockopt(2): value is a number (or boolean), Linger or Timeval, as the option wants. */
+  async setsockopt(s: number, level: number, name: number, value: unknown): Promise<void> {
+    await this.call(SYS_setsockopt, 'setsockopt', { s, level, name, value });
+  }
+
+  async getsockopt(s: number, level: number, name: number): Promise<unknown> {
+    return (await this.call(SYS_getsockopt, 'getsockopt', { s, level, name })).value;
+  }
+
+  async getsockname(s: number): Promise<Sockaddr | null> {
+    return sockaddr_to_user((await this.call(SYS_getsockname, 'getsockname', { s })).value as Uint8Array | null);
+  }
+
+  async getpeername(s: number): Promise<Sockaddr | null> {
+    return sockaddr_to_user((await this.call(SYS_getpeername, 'getpeername', { s })).value as Uint8Array | null);
   }
 
   /** reboot(2): halts the kernel; resolves once it is down. */
