@@ -272,6 +272,8 @@ export class Kernel {
  */
 export function kernel_run<T>(k: Kernel, fn: (l: Lwp) => T): T {
   if (!cpu_acquire(k, k.lwp0)) throw new Error(`${k.name}: kernel_run: the CPU is busy`);
+  /* A kernel entry like any other: ticks must be current before callouts are armed. */
+  k.tick_sync();
   try {
     return fn(k.lwp0);
   } finally {

@@ -97,7 +97,8 @@ export class NodeHost implements RumpUser {
   }
 
   private armTimer(deltaNs: number): void {
-    this.timer = setTimeout(this.fireClock, Math.max(0, Math.ceil(deltaNs / 1e6)));
+    /* setTimeout takes at most 2^31-1 ms; fireClock re-arms if woken before the deadline. */
+    this.timer = setTimeout(this.fireClock, Math.min(0x7fffffff, Math.max(0, Math.ceil(deltaNs / 1e6))));
   }
 
   rumpuser_sched_soft(): void {

@@ -340,10 +340,21 @@ export class SimHost implements RumpUser {
   }
 
   rumpuser_clock_gettime(clk: number, ts: Timespec): void {
-    let ns = this.world.nowNs();
-    if (clk === RUMPUSER_CLOCK_RELWALL) ns += this.world.wallStartMs * 1e6;
-    ts.tv_sec = Math.floor(ns / 1e9);
-    ts.tv_nsec = ns - ts.tv_sec * 1e9;
+    /* Seconds and nanoseconds apart: wall time in ns does not fit a double exactly. */
+    const ns = this.world.nowNs();
+    let sec = Math.floor(ns / 1e9);
+    let nsec = ns - sec * 1e9;
+    if (clk === RUMPUSER_CLOCK_RELWALL) {
+      const ms = this.world.wallStartMs;
+      sec += Math.floor(ms / 1000);
+      nsec += (ms % 1000) * 1e6;
+      if (nsec >= 1e9) {
+        sec++;
+        nsec -= 1e9;
+      }
+    }
+    ts.tv_sec = sec;
+    ts.tv_nsec = nsec;
   }
 
   rumpuser_clock_monotonic(): number {
