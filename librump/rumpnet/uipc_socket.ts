@@ -29,7 +29,7 @@ import { net_of } from './net.ts';
 import { PR_ABRTACPTDIS, PR_ADDR, PR_ATOMIC, PR_CONNREQUIRED, PR_LISTEN, PR_WANTRCVD, PRCO_GETOPT, PRCO_SETOPT, type Sockopt, type SockaddrBuf } from './uipc_domain.ts';
 import {
   SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONFIRMING, SS_ISCONNECTED, SS_ISCONNECTING, SS_ISDISCONNECTED,
-  SS_ISDISCONNECTING, SS_NBIO, SS_NOFDREF, SS_RCVATMARK, Socket,
+  SS_ISDISCONNECTING, SS_NBIO, SS_NOFDREF, SS_RCVATMARK, SB_AUTOSIZE, Socket,
 } from './socketvar.ts';
 import {
   sbfree, sblock, sbdroprecord, sbflush, sbrelease, sbreserve, sbspace, sbunlock, sbwait, socantrcvmore, soqremque,
@@ -558,7 +558,7 @@ export function sosetopt(so: Socket, sopt: Sockopt): number {
     const sb = name === SO_SNDBUF || name === SO_SNDLOWAT ? so.so_snd : so.so_rcv;
     if (name === SO_SNDBUF || name === SO_RCVBUF) {
       if (!sbreserve(sb, n)) return ENOBUFS;
-      sb.sb_flags &= ~0x800;
+      sb.sb_flags &= ~SB_AUTOSIZE;
     } else {
       sb.sb_lowat = Math.min(n, sb.sb_hiwat);
     }

@@ -12,14 +12,15 @@ import type { Lwp } from '../rumpkern/lwproc.ts';
 import { cv_broadcast, cv_timedwait_sig, cv_wait_sig } from '../rumpkern/locks.ts';
 import { selnotify } from '../rumpkern/sys_select.ts';
 import { KASSERT } from '../rumpkern/subr_prf.ts';
-import { EWOULDBLOCK } from '../../include/errno.ts';
+import { ENOBUFS, EWOULDBLOCK } from '../../include/errno.ts';
+import { SO_ACCEPTCONN } from '../../include/socket.ts';
 import {
   M_DONTWAIT, M_EOR, M_EXT, MCLBYTES, MLEN, MSIZE, MT_DATA, MT_HEADER, MT_OOBDATA, MT_SONAME,
 } from '../../include/mbuf.ts';
 import { m_free, m_freem, m_get, M_READONLY, M_TRAILINGSPACE, type Mbuf } from './uipc_mbuf.ts';
 import { net_of } from './net.ts';
 import {
-  POLL_IN, POLL_OUT, SB_LOCK, SB_UPCALL, SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONFIRMING, SS_ISCONNECTED,
+  POLL_IN, POLL_OUT, SB_AUTOSIZE, SB_LOCK, SB_UPCALL, SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONFIRMING, SS_ISCONNECTED,
   SS_ISCONNECTING, SS_ISDISCONNECTED, SS_ISDISCONNECTING, SS_NOFDREF, Socket, type Sockbuf,
 } from './socketvar.ts';
 
@@ -85,7 +86,7 @@ export function sonewconn(head: Socket, connected: boolean): Socket | null {
   if (head.so_q0.length + head.so_q.length > (3 * head.so_qlimit) / 2) return null;
   const k = head.so_kernel;
   const so = new Socket(k, head.so_type, head.so_proto, head.so_lock);
-  so.so_options = head.so_options & ~0x0002;
+  so.so_options = head.so_options & ~SO_ACCEPTCONN;
   so.so_linger = head.so_linger;
   so.so_state = head.so_state | SS_NOFDREF;
   so.so_state &= ~(SS_ISCONNECTED | SS_ISCONNECTING | SS_CANTRCVMORE | SS_CANTSENDMORE | SS_ISDISCONNECTED);
@@ -94,8 +95,8 @@ export function sonewconn(head: Socket, connected: boolean): Socket | null {
   so.so_snd.sb_lowat = head.so_snd.sb_lowat;
   so.so_rcv.sb_timeo = head.so_rcv.sb_timeo;
   so.so_snd.sb_timeo = head.so_snd.sb_timeo;
-  so.so_rcv.sb_flags |= head.so_rcv.sb_flags & 0x800;
-  so.so_snd.sb_flags |= head.so_snd.sb_flags & 0x800;
+  so.so_rcv.sb_flags |= head.so_rcv.sb_flags & SB_AUTOSIZE;
+  so.so_snd.sb_flags |= head.so_snd.sb_flags & SB_AUTOSIZE;
   if (soreserve(so, head.so_snd.sb_hiwat, head.so_rcv.sb_hiwat) !== 0) return null;
   so.so_head = head;
   const error = head.so_proto.pr_usrreqs!.pr_attach(so, 0, k.lwp0);
@@ -196,8 +197,8 @@ export function sbreserve(sb: Sockbuf, cc: number): boolean {
 
 /** soreserve: both buffers, with NetBSD's default low-water marks; ENOBUFS if too large. */
 export function soreserve(so: Socket, sndcc: number, rcvcc: number): number {
-  if (!sbreserve(so.so_snd, sndcc)) return 55;
-  if (!sbreserve(so.so_rcv, rcvcc)) return 55;
+  if (!sbreserve(so.so_snd, sndcc)) return ENOBUFS;
+  if (!sbreserve(so.so_rcv, rcvcc)) return ENOBUFS;
   if (so.so_rcv.sb_lowat === 0) so.so_rcv.sb_lowat = 1;
   if (so.so_snd.sb_lowat === 0) so.so_snd.sb_lowat = MCLBYTES;
   if (so.so_snd.sb_lowat > so.so_snd.sb_hiwat) so.so_snd.sb_lowat = so.so_snd.sb_hiwat;
