@@ -359,11 +359,14 @@ function wheel_scan(bm: Uint32Array, wheel: number, from: number): number {
 }
 
 /**
- * Ticks from now until the next tick at which hardclock has anything to
- * do (a wheel-0 bucket comes due or a non-empty bucket cascades); 0 if
- * todo already has work; Infinity if nothing is pending.
+ * The scan shared by callout_next and callout_due: ticks to the next
+ * wheel-0 bucket with callouts (which are due exactly then), and for each
+ * higher wheel, ticks to the cascade of its first non-empty bucket.  With
+ * `exact`, a cascading bucket is looked through for its earliest callout
+ * (all of them are due at or after the cascade), giving the earliest due
+ * time instead of the next tick with work.
  */
-export function callout_next(cc: CalloutCpu): number {
+function callout_scan(cc: CalloutCpu, exact: boolean): number {
   if (cc.cc_head[TODO] !== null) return 0;
   if (cc.cc_npending === 0) return Infinity;
   const t = cc.cc_ticks;
@@ -373,17 +376,32 @@ export function callout_next(cc: CalloutCpu): number {
   const b0 = wheel_scan(bm, 0, from0);
   if (b0 >= 0) best = ((b0 - from0) & WHEELMASK) + 1;
   for (let w = 1; w < 4; w++) {
-    const shift = w * WHEELBITS;
-    const span = 2 ** shift;
+    const span = 2 ** (w * WHEELBITS);
     /* Ticks to the next cascade of this wheel, and the bucket it takes. */
-    const rel0 = span - ((t >>> 0) % span);
     const from = (Math.floor((t >>> 0) / span) + 1) & WHEELMASK;
     const b = wheel_scan(bm, w, from);
     if (b < 0) continue;
-    const rel = rel0 + ((b - from) & WHEELMASK) * span;
-    if (rel < best) best = rel;
+    const rel = span - ((t >>> 0) % span) + ((b - from) & WHEELMASK) * span;
+    if (rel >= best) continue;
+    if (!exact) {
+      best = rel;
+      continue;
+    }
+    for (let c: Callout | null = cc.cc_head[w * WHEELSIZE + b]!; c !== null; c = c.c_next) {
+      const d = (c.c_time - t) | 0;
+      if (d < best) best = d;
+    }
   }
   return best;
+}
+
+/**
+ * Ticks from now until the next tick at which hardclock has anything to
+ * do (a wheel-0 bucket comes due or a non-empty bucket cascades); 0 if
+ * todo already has work; Infinity if nothing is pending.
+ */
+export function callout_next(cc: CalloutCpu): number {
+  return callout_scan(cc, false);
 }
 
 /**
@@ -392,29 +410,7 @@ export function callout_next(cc: CalloutCpu): number {
  * this looks through cascades: it is what the host timer is armed for.
  */
 export function callout_due(cc: CalloutCpu): number {
-  if (cc.cc_head[TODO] !== null) return 0;
-  if (cc.cc_npending === 0) return Infinity;
-  const t = cc.cc_ticks;
-  const bm = cc.cc_bitmap;
-  let best = Infinity;
-  /* A wheel-0 bucket holds callouts due exactly when it comes round. */
-  const from0 = (t + 1) & WHEELMASK;
-  const b0 = wheel_scan(bm, 0, from0);
-  if (b0 >= 0) best = ((b0 - from0) & WHEELMASK) + 1;
-  for (let w = 1; w < 4; w++) {
-    const span = 2 ** (w * WHEELBITS);
-    const from = (Math.floor((t >>> 0) / span) + 1) & WHEELMASK;
-    const b = wheel_scan(bm, w, from);
-    if (b < 0) continue;
-    /* The first bucket to cascade holds this wheel's earliest callouts, all due at or after the cascade. */
-    const rel = span - ((t >>> 0) % span) + ((b - from) & WHEELMASK) * span;
-    if (rel >= best) continue;
-    for (let c: Callout | null = cc.cc_head[w * WHEELSIZE + b]!; c !== null; c = c.c_next) {
-      const d = (c.c_time - t) | 0;
-      if (d < best) best = d;
-    }
-  }
-  return best;
+  return callout_scan(cc, true);
 }
 
 /**
