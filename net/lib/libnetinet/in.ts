@@ -196,3 +196,46 @@ export function in_is_broadcast(
   if (x === in_broadaddr(ifaddr, m)) return true;
   return hostzeroisbroadcast && x === (ifaddr & m) >>> 0;
 }
+
+/*
+ * IP-level socket options (setsockopt level IPPROTO_IP), netinet/in.h.
+ * Added beside the address helpers because they are the same header's
+ * names; ip_output.ts's ip_ctloutput() implements them.
+ */
+export const IP_OPTIONS = 1;
+export const IP_HDRINCL = 2;
+export const IP_TOS = 3;
+export const IP_TTL = 4;
+export const IP_RECVOPTS = 5;
+export const IP_RECVRETOPTS = 6;
+export const IP_RECVDSTADDR = 7;
+export const IP_RETOPTS = 8;
+export const IP_MULTICAST_IF = 9;
+export const IP_MULTICAST_TTL = 10;
+export const IP_MULTICAST_LOOP = 11;
+export const IP_ADD_MEMBERSHIP = 12;
+export const IP_DROP_MEMBERSHIP = 13;
+export const IP_PORTRANGE = 19;
+export const IP_RECVIF = 20;
+export const IP_ERRORMTU = 21;
+export const IP_RECVTTL = 23;
+export const IP_MINTTL = 24;
+export const IP_PKTINFO = 25;
+export const IP_RECVPKTINFO = 26;
+
+/* IP_PORTRANGE values: which range an ephemeral port comes from. */
+/** net.inet.ip.anonportmin .. anonportmax (49152..65535). */
+export const IP_PORTRANGE_DEFAULT = 0;
+/** The same range as DEFAULT in NetBSD. */
+export const IP_PORTRANGE_HIGH = 1;
+/** net.inet.ip.lowportmin .. lowportmax (600..1023), privileged. */
+export const IP_PORTRANGE_LOW = 2;
+
+/** Ports below this need privilege to bind (NetBSD's IPPORT_RESERVED). */
+export const IPPORT_RESERVED = 1024;
+/** Default ephemeral range, RFC 6335's dynamic ports. */
+export const IPPORT_ANONMIN = 49152;
+export const IPPORT_ANONMAX = 65535;
+/** Default IP_PORTRANGE_LOW range. */
+export const IPPORT_RESERVEDMIN = 600;
+export const IPPORT_RESERVEDMAX = IPPORT_RESERVED - 1;
