@@ -65,8 +65,8 @@ export class Lwp {
 
   constructor(
     readonly l_kernel: Kernel,
-    readonly l_proc: Proc,
-    readonly l_lid: number,
+    public l_proc: Proc,
+    public l_lid: number,
     public l_name: string,
     flags: number,
   ) {
@@ -83,12 +83,28 @@ export function proc_create(k: Kernel, comm: string, parent: Proc | null): Proc 
   return p;
 }
 
+/** Exited LWPs kept for reuse: a syscall makes one, and most calls are short. */
+const LWP_FREE_MAX = 64;
+
 /** Make an LWP in p (not yet on the CPU). */
 export function lwp_create(k: Kernel, p: Proc, name: string, flags: number): Lwp {
-  const l = new Lwp(k, p, k.nextlid++, name, flags);
+  const l = k.lwpfree.pop();
+  let nl: Lwp;
+  if (l !== undefined) {
+    l.l_proc = p;
+    l.l_lid = k.nextlid++;
+    l.l_name = name;
+    l.l_flag = flags;
+    l.l_stat = LSIDL;
+    l.l_spl = 0;
+    l.l_sleeperr = 0;
+    nl = l;
+  } else {
+    nl = new Lwp(k, p, k.nextlid++, name, flags);
+  }
   p.p_nlwps++;
-  k.alllwp.add(l);
-  return l;
+  k.alllwp.add(nl);
+  return nl;
 }
 
 /** The LWP is finished: drop it from its process and wake joiners. */
@@ -99,4 +115,6 @@ export function lwp_exit(k: Kernel, l: Lwp): void {
   l.l_doneResolve = null;
   r?.();
   k.lwpExited();
+  /* Only implicit LWPs are recycled: nobody holds a kthread's join promise afterwards. */
+  if (l.l_done === null && l.l_wake === null && k.lwpfree.length < LWP_FREE_MAX) k.lwpfree.push(l);
 }

@@ -103,6 +103,8 @@ export class Kernel {
   readonly pools: Pool<object>[] = [];
   readonly allproc = new Map<number, Proc>();
   readonly alllwp = new Set<Lwp>();
+  /** Exited implicit LWPs, reused by lwp_create. */
+  readonly lwpfree: Lwp[] = [];
   nextpid = 0;
   nextlid = 1;
   readonly proc0: Proc;

@@ -91,6 +91,9 @@ const ALIGNBYTES = 7;
 const BCOPY_LOOP_MAX = 32;
 /* Items per pool page: 64 mbufs is 16 KB of storage, 16 clusters 32 KB. */
 const MB_ITEMSPERPAGE = 64;
+/** Idle pages kept per pool (more than pool(9)'s default: mbufs churn by the thousand). */
+const MB_MAXIDLEPAGES = 32;
+const MCL_MAXIDLEPAGES = 32;
 const MCL_ITEMSPERPAGE = 16;
 
 /**
@@ -239,12 +242,15 @@ export class MbufCtx {
       hardlimit: nmbufs,
       warnmsg: 'WARNING: mbpool limit reached; increase kern.mbuf.nmbufs',
       reset: mbuf_scrub,
+      /* Traffic comes in bursts: keep pages for the next one rather than rebuild them (pool_reclaim drains). */
+      maxidlepages: MB_MAXIDLEPAGES,
     });
     this.mcl_pool = pool_init<MbufExt>(k, 'mclpl', () => new MbufExt(this, MCLBYTES), {
       itemsperpage: MCL_ITEMSPERPAGE,
       hardlimit: nmbclusters,
       warnmsg: 'WARNING: mclpool limit reached; increase kern.mbuf.nmbclusters',
       reset: (ext) => { ext.ext_refcnt = 0; },
+      maxidlepages: MCL_MAXIDLEPAGES,
     });
   }
 }
