@@ -61,6 +61,8 @@ export const MSG_CTRUNC = 0x0020;
 export const MSG_WAITALL = 0x0040;
 export const MSG_DONTWAIT = 0x0080;
 export const MSG_NOSIGNAL = 0x0400;
+/** recvmmsg(2): block for the first message only. */
+export const MSG_WAITFORONE = 0x2000;
 
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
@@ -84,6 +86,20 @@ export interface SockaddrUn {
 }
 
 export type Sockaddr = SockaddrIn | SockaddrUn;
+
+/** One message of sendmmsg(2): the data and, unconnected, where it goes. */
+export interface Mmsghdr {
+  buf: Uint8Array;
+  to?: Sockaddr;
+}
+
+/** One message of recvmmsg(2), filled in by the call: bytes, sender and flags. */
+export interface RecvMmsghdr {
+  buf: Uint8Array;
+  n: number;
+  from: Sockaddr | null;
+  flags: number;
+}
 
 /** struct linger */
 export interface Linger {

@@ -113,3 +113,5 @@ export const SYS_shutdown = 134;
 export const SYS_socketpair = 135;
 export const SYS___socket30 = 394;
 export const SYS_paccept = 456;
+export const SYS_recvmmsg = 475;
+export const SYS_sendmmsg = 476;

@@ -23,9 +23,9 @@ import {
   SYS___fstat50, SYS___socket30, SYS___sysctl, SYS_bind, SYS_close, SYS_connect, SYS_dup, SYS_dup2, SYS_fcntl,
   SYS_getpeername, SYS_getpid, SYS_getsockname, SYS_getsockopt, SYS_ioctl, SYS_listen, SYS_paccept, SYS_pipe2,
   SYS_poll, SYS_read, SYS_reboot, SYS_recvfrom, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_setsockopt,
-  SYS_shutdown, SYS_socketpair, SYS_write, type PollFd, type Stat,
+  SYS_shutdown, SYS_socketpair, SYS_write, SYS_sendmmsg, SYS_recvmmsg, type PollFd, type Stat,
 } from '../../include/syscall.ts';
-import type { Sockaddr } from '../../include/socket.ts';
+import type { Mmsghdr, RecvMmsghdr, Sockaddr } from '../../include/socket.ts';
 import { sockaddr_from_user, sockaddr_to_user } from '../rumpnet/sockaddr.ts';
 import type { SysctlName, SysctlValue } from './kern_sysctl.ts';
 
@@ -225,6 +225,30 @@ export class RumpSys {
     const rv = await this.call(SYS_recvmsg, 'recvmsg', { s, iov, flags });
     const v = rv.value as { from: Uint8Array | null; flags: number };
     return { n: rv.rv0, from: sockaddr_to_user(v.from), flags: v.flags };
+  }
+
+  /** sendmmsg(2): resolves to the number of messages sent. */
+  async sendmmsg(s: number, msgs: readonly Mmsghdr[], flags = 0): Promise<number> {
+    const kmsgs = msgs.map((m) => ({ buf: m.buf, to: m.to === undefined ? null : this.sa(m.to, 'sendmmsg') }));
+    return (await this.call(SYS_sendmmsg, 'sendmmsg', { s, msgs: kmsgs, flags })).rv0;
+  }
+
+  /**
+   * recvmmsg(2) into msgs (n, from and flags filled in); resolves to the
+   * number received.  MSG_WAITFORONE blocks for the first message only.
+   * Pass wantFrom false to skip decoding senders.
+   */
+  async recvmmsg(s: number, msgs: RecvMmsghdr[], flags = 0, wantFrom = true): Promise<number> {
+    const kmsgs = msgs.map((m) => ({ buf: m.buf, n: 0, from: null as Uint8Array | null, flags: 0 }));
+    const n = (await this.call(SYS_recvmmsg, 'recvmmsg', { s, msgs: kmsgs, flags })).rv0;
+    for (let i = 0; i < n; i++) {
+      const km = kmsgs[i]!;
+      const m = msgs[i]!;
+      m.n = km.n;
+      m.flags = km.flags;
+      m.from = wantFrom ? sockaddr_to_user(km.from) : null;
+    }
+    return n;
   }
 
   async shutdown(s: number, how: number): Promise<void> {

@@ -15,7 +15,7 @@ import { SOMAXCONN } from '../../include/socket.ts';
 import {
   SYS___socket30, SYS_accept, SYS_bind, SYS_connect, SYS_getpeername, SYS_getsockname, SYS_getsockopt,
   SYS_listen, SYS_paccept, SYS_recvfrom, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_setsockopt, SYS_shutdown,
-  SYS_socketpair,
+  SYS_socketpair, SYS_sendmmsg, SYS_recvmmsg,
 } from '../../include/syscall.ts';
 import { mbinit } from './uipc_mbuf.ts';
 import { Domains } from './uipc_domain.ts';
@@ -23,7 +23,7 @@ import { SB_MAX, type NetState } from './net.ts';
 import {
   sys___socket30, sys_accept, sys_bind, sys_connect, sys_getpeername, sys_getsockname, sys_getsockopt,
   sys_listen, sys_paccept, sys_recvfrom, sys_recvmsg, sys_sendmsg, sys_sendto, sys_setsockopt, sys_shutdown,
-  sys_socketpair,
+  sys_socketpair, sys_sendmmsg, sys_recvmmsg,
 } from './uipc_syscalls.ts';
 
 /** NetBSD's KERN_SOMAXCONN and KERN_SBMAX. */
@@ -77,6 +77,8 @@ const socket_syscalls: readonly (readonly [number, Sysent])[] = [
   [SYS_getsockopt, { name: 'getsockopt', call: sys_getsockopt }],
   [SYS_getsockname, { name: 'getsockname', call: sys_getsockname }],
   [SYS_getpeername, { name: 'getpeername', call: sys_getpeername }],
+  [SYS_sendmmsg, { name: 'sendmmsg', call: sys_sendmmsg }],
+  [SYS_recvmmsg, { name: 'recvmmsg', call: sys_recvmmsg }],
 ];
 
 export const rumpnet_component: KernelComponent = {

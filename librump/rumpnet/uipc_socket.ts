@@ -259,7 +259,8 @@ export async function sosend(
     return EINVAL;
   }
   const nbio = (so.so_state & SS_NBIO) !== 0 || (flags & MSG_DONTWAIT) !== 0;
-  let error = await sblock(so.so_snd, !nbio, l);
+  const lk = sblock(so.so_snd, !nbio, l);
+  let error = typeof lk === 'number' ? lk : await lk;
   if (error !== 0) {
     m_freem(top);
     m_freem(control);
@@ -289,7 +290,8 @@ export async function sosend(
         if (nbio) return (error = EWOULDBLOCK);
         sbunlock(so.so_snd);
         error = await sbwait(so.so_snd, l);
-        const e2 = await sblock(so.so_snd, true, l);
+        const lk2 = sblock(so.so_snd, true, l);
+        const e2 = typeof lk2 === 'number' ? lk2 : await lk2;
         if (error === 0) error = e2;
         if (error !== 0) return error;
         continue;
@@ -351,7 +353,8 @@ export async function soreceive(so: Socket, uio: Uio, rs: RecvState, l: Lwp): Pr
   const orig_resid = uio.uio_resid;
   let error = 0;
   restart: for (;;) {
-    error = await sblock(sb, !nbio, l);
+    const lk = sblock(sb, !nbio, l);
+    error = typeof lk === 'number' ? lk : await lk;
     if (error !== 0) return error;
     let m = sb.sb_mb;
     /*

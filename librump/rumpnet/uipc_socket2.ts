@@ -166,10 +166,21 @@ export function sbwait(sb: Sockbuf, l: Lwp): Promise<number> {
   return cv_timedwait_sig(sb.sb_cv, so.so_lock, sb.sb_timeo, l);
 }
 
-/** sblock: exclusive use of the buffer across sleeps; EWOULDBLOCK if busy and !wait. */
-export async function sblock(sb: Sockbuf, wait: boolean, l: Lwp): Promise<number> {
+/**
+ * sblock: exclusive use of the buffer across sleeps; EWOULDBLOCK if busy
+ * and !wait.  A free buffer is taken synchronously (a number comes back),
+ * so the common case costs no promise; only a wait returns one.
+ */
+export function sblock(sb: Sockbuf, wait: boolean, l: Lwp): number | Promise<number> {
+  if ((sb.sb_flags & SB_LOCK) === 0) {
+    sb.sb_flags |= SB_LOCK;
+    return 0;
+  }
+  return wait ? sblock_wait(sb, l) : EWOULDBLOCK;
+}
+
+async function sblock_wait(sb: Sockbuf, l: Lwp): Promise<number> {
   while ((sb.sb_flags & SB_LOCK) !== 0) {
-    if (!wait) return EWOULDBLOCK;
     const error = await cv_wait_sig(sb.sb_cv, sb.sb_so.so_lock, l);
     if (error !== 0) return error;
   }

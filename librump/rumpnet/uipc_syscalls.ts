@@ -13,7 +13,7 @@ import {
   EBADF, ECONNABORTED, EINPROGRESS, EINTR, EINVAL, ENOTCONN, ENOTSOCK, ERESTART, EWOULDBLOCK,
 } from '../../include/errno.ts';
 import { FNONBLOCK, FREAD, FWRITE } from '../../include/syscall.ts';
-import { SO_ACCEPTCONN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_FLAGS_MASK, SOCK_NONBLOCK, SOCK_NOSIGPIPE } from '../../include/socket.ts';
+import { MSG_DONTWAIT, MSG_WAITFORONE, SO_ACCEPTCONN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_FLAGS_MASK, SOCK_NONBLOCK, SOCK_NOSIGPIPE } from '../../include/socket.ts';
 import { DTYPE_SOCKET, socketops, solock, sounlock } from './sys_socket.ts';
 import {
   soaccept, sobind, soclose, soconnect, soconnect2, socreate, sogetopt, solisten, soreceive, sosend, sosetopt,
@@ -303,5 +303,76 @@ export function sys_getpeername(l: Lwp, uap: { s: number }, rv: Retval): Promise
     const error = so.so_proto.pr_usrreqs!.pr_peeraddr(so, nam);
     rv.value = nam.sa;
     return error;
+  });
+}
+
+/** A message of sendmmsg as the kernel gets it (the address already as sockaddr bytes). */
+export interface KMmsghdr {
+  buf: Uint8Array;
+  to: Uint8Array | null;
+}
+
+/**
+ * sendmmsg(2): several datagrams in one call.  As NetBSD: an error after
+ * at least one message went out ends the call with the count sent.
+ */
+export function sys_sendmmsg(l: Lwp, uap: { s: number; msgs: KMmsghdr[]; flags: number }, rv: Retval): Promise<number> {
+  return withsock(l, uap.s, async (so) => {
+    const uio: Uio = { uio_buf: new Uint8Array(0), uio_offset: 0, uio_resid: 0 };
+    let n = 0;
+    for (const msg of uap.msgs) {
+      uio.uio_buf = msg.buf;
+      uio.uio_offset = 0;
+      uio.uio_resid = msg.buf.length;
+      const error = await sosend(so, msg.to, uio, null, null, uap.flags, l);
+      if (error !== 0) {
+        if (n === 0) return error;
+        break;
+      }
+      n++;
+    }
+    rv.rv0 = n;
+    return 0;
+  });
+}
+
+/** A message of recvmmsg as the kernel fills it (the sender as sockaddr bytes). */
+export interface KRecvMmsghdr {
+  buf: Uint8Array;
+  n: number;
+  from: Uint8Array | null;
+  flags: number;
+}
+
+/**
+ * recvmmsg(2): up to msgs.length datagrams in one call.  With
+ * MSG_WAITFORONE only the first receive blocks; the call returns what is
+ * queued after it.  An error after the first message ends the call with
+ * the count received, as NetBSD.
+ */
+export function sys_recvmmsg(l: Lwp, uap: { s: number; msgs: KRecvMmsghdr[]; flags: number }, rv: Retval): Promise<number> {
+  return withsock(l, uap.s, async (so) => {
+    const uio: Uio = { uio_buf: new Uint8Array(0), uio_offset: 0, uio_resid: 0 };
+    const rs: RecvState = { flags: 0, from: { sa: null } };
+    const base = uap.flags & ~MSG_WAITFORONE;
+    let n = 0;
+    for (const msg of uap.msgs) {
+      uio.uio_buf = msg.buf;
+      uio.uio_offset = 0;
+      uio.uio_resid = msg.buf.length;
+      rs.flags = n > 0 && (uap.flags & MSG_WAITFORONE) !== 0 ? base | MSG_DONTWAIT : base;
+      rs.from!.sa = null;
+      const error = await soreceive(so, uio, rs, l);
+      if (error !== 0) {
+        if (n === 0) return error;
+        break;
+      }
+      msg.n = msg.buf.length - uio.uio_resid;
+      msg.from = rs.from!.sa;
+      msg.flags = rs.flags;
+      n++;
+    }
+    rv.rv0 = n;
+    return 0;
   });
 }
