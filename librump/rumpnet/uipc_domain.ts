@@ -41,14 +41,16 @@ export interface Sockopt {
 
 /**
  * The user requests of a protocol.  Each returns an errno.  pr_send takes
- * ownership of the mbuf chain (and control) whatever it returns.
+ * ownership of the mbuf chain (and control) whatever it returns.  pr_bind
+ * and pr_listen may sleep (return a promise), as they may in NetBSD: a
+ * protocol over host sockets (libsockin) must wait for the host's bind.
  */
 export interface PrUsrreqs {
   pr_attach(so: Socket, proto: number, l: Lwp): number;
   pr_detach(so: Socket): void;
   pr_accept(so: Socket, nam: SockaddrBuf): number;
-  pr_bind(so: Socket, nam: Uint8Array, l: Lwp): number;
-  pr_listen(so: Socket, l: Lwp): number;
+  pr_bind(so: Socket, nam: Uint8Array, l: Lwp): number | Promise<number>;
+  pr_listen(so: Socket, l: Lwp): number | Promise<number>;
   pr_connect(so: Socket, nam: Uint8Array, l: Lwp): number;
   pr_connect2(so: Socket, so2: Socket): number;
   pr_disconnect(so: Socket): number;

@@ -28,8 +28,8 @@ import { m_clget, m_free, m_freem, m_get, m_gethdr, MH_ALIGN, M_TRAILINGSPACE, t
 import { net_of } from './net.ts';
 import { PR_ABRTACPTDIS, PR_ADDR, PR_ATOMIC, PR_CONNREQUIRED, PR_LISTEN, PR_WANTRCVD, PRCO_GETOPT, PRCO_SETOPT, type Sockopt, type SockaddrBuf } from './uipc_domain.ts';
 import {
-  SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONFIRMING, SS_ISCONNECTED, SS_ISCONNECTING, SS_ISDISCONNECTED,
-  SS_ISDISCONNECTING, SS_NBIO, SS_NOFDREF, SS_RCVATMARK, SB_AUTOSIZE, Socket,
+  SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISABORTING, SS_ISCONFIRMING, SS_ISCONNECTED, SS_ISCONNECTING,
+  SS_ISDISCONNECTED, SS_ISDISCONNECTING, SS_NBIO, SS_NOFDREF, SS_RCVATMARK, SB_AUTOSIZE, Socket,
 } from './socketvar.ts';
 import {
   sbfree, sblock, sbdroprecord, sbflush, sbrelease, sbreserve, sbspace, sbunlock, sbwait, socantrcvmore, soqremque,
@@ -57,9 +57,14 @@ export function socreate(k: Kernel, dom: number, type: number, proto: number, l:
   return { error: 0, so };
 }
 
-/** sofree: release a socket nobody refers to any more (no descriptor, no protocol). */
+/**
+ * sofree: release a socket nobody refers to any more (no descriptor, no
+ * protocol).  Not while soabort is inside the protocol's pr_abort (NetBSD's
+ * so_aborting): a protocol that frees its PCB there (TCP's tcp_close) may
+ * call sofree itself, and soabort frees the socket once, afterwards.
+ */
 export function sofree(so: Socket): void {
-  if (so.so_pcb !== null || (so.so_state & SS_NOFDREF) === 0) return;
+  if (so.so_pcb !== null || (so.so_state & SS_NOFDREF) === 0 || (so.so_state & SS_ISABORTING) !== 0) return;
   const head = so.so_head;
   if (head !== null) {
     /* A completed connection waits for accept; it is freed by the listener's close. */
@@ -114,21 +119,29 @@ export async function soclose(so: Socket, l: Lwp): Promise<number> {
 
 /** soabort: drop a connection that never got a descriptor. */
 export function soabort(so: Socket): number {
+  so.so_state |= SS_ISABORTING;
   const error = so.so_proto.pr_usrreqs!.pr_abort(so);
+  so.so_state &= ~SS_ISABORTING;
   so.so_state |= SS_NOFDREF;
   sofree(so);
   return error;
 }
 
-export function sobind(so: Socket, nam: Uint8Array, l: Lwp): number {
+/** sobind: a number, or a promise when the protocol sleeps (see PrUsrreqs). */
+export function sobind(so: Socket, nam: Uint8Array, l: Lwp): number | Promise<number> {
   return so.so_proto.pr_usrreqs!.pr_bind(so, nam, l);
 }
 
 /** solisten: start accepting; backlog clipped to kern.somaxconn. */
-export function solisten(so: Socket, backlog: number, l: Lwp): number {
+export function solisten(so: Socket, backlog: number, l: Lwp): number | Promise<number> {
   if ((so.so_state & (SS_ISCONNECTED | SS_ISCONNECTING | SS_ISDISCONNECTING)) !== 0) return EINVAL;
   if ((so.so_proto.pr_flags & PR_LISTEN) === 0) return EOPNOTSUPP;
-  const error = so.so_proto.pr_usrreqs!.pr_listen(so, l);
+  const r = so.so_proto.pr_usrreqs!.pr_listen(so, l);
+  /* Only a protocol that sleeps costs a promise. */
+  return typeof r === 'number' ? solisten_done(so, backlog, r) : r.then((error) => solisten_done(so, backlog, error));
+}
+
+function solisten_done(so: Socket, backlog: number, error: number): number {
   if (error !== 0) return error;
   if (so.so_q.length === 0 && so.so_q0.length === 0) so.so_options |= SO_ACCEPTCONN;
   /* As NetBSD: a negative backlog is 0, and sonewconn's 3/2 rule still admits one connection then. */

@@ -81,6 +81,8 @@ export class Inpcb {
   inp_portkey = 0;
   inp_connbucket: Inpcb[] | null = null;
   inp_connkey = 0;
+  /** The protocol's control block (TCP's tcpcb), NetBSD's inp_ppcb. */
+  inp_ppcb: unknown = null;
 
   constructor(readonly inp_socket: Socket, readonly inp_table: Inpcbtable, ttl: number) {
     this.inp_ip_ttl = ttl;
@@ -404,6 +406,21 @@ export function in_pcbconnect(inp: Inpcb, nam: Uint8Array, l: Lwp | null): numbe
   inp.inp_state = INP_CONNECTED;
   in_pcbrehash(inp);
   return 0;
+}
+
+/**
+ * in_pcbsetaddrs: give a PCB made for an arriving connection (TCP's
+ * passive open) the listener's local port and both addresses at once.
+ * The listener holds the port, so the bind rules do not apply; the caller
+ * has checked that no PCB has the 4-tuple.
+ */
+export function in_pcbsetaddrs(inp: Inpcb, laddr: number, lport: number, faddr: number, fport: number): void {
+  inp.inp_laddr = laddr;
+  inp.inp_lport = lport;
+  inp.inp_faddr = faddr;
+  inp.inp_fport = fport;
+  inp.inp_state = INP_CONNECTED;
+  in_pcbrehash(inp);
 }
 
 /** in_pcbdisconnect: forget the peer; the socket stays bound. */

@@ -10,8 +10,8 @@
  * The table, in NetBSD's order:
  *   IP        no user requests; the domain's own entry
  *   UDP       SOCK_DGRAM  17   udp_input   udp_ctlinput  udp_usrreqs
- *             (TCP, SOCK_STREAM 6, goes here when it exists: push its
- *             entry before the raw ones and ip_protox[6] follows)
+ *   TCP       SOCK_STREAM  6   tcp_input   tcp_ctlinput  tcp_usrreqs
+ *             (pr_init = tcp_init makes the kernel's TCP state)
  *   raw IP    SOCK_RAW   255   rip_input   rip_ctlinput  rip_usrreqs
  *   ICMP      SOCK_RAW     1   icmp_input  rip_ctlinput  rip_usrreqs
  *   raw       SOCK_RAW     0   rip_input   (the wildcard: every protocol
@@ -21,13 +21,19 @@
  * their functions are the module's, shared and stateless.
  */
 
-import { Domain, PR_ADDR, PR_ATOMIC, PR_LASTHDR, PR_PURGEIF, type Protosw } from '../../../librump/rumpnet/uipc_domain.ts';
-import { AF_INET, SOCK_DGRAM, SOCK_RAW } from '../../../include/socket.ts';
-import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_UDP } from './in.ts';
+import {
+  Domain, PR_ABRTACPTDIS, PR_ADDR, PR_ATOMIC, PR_CONNREQUIRED, PR_LASTHDR, PR_LISTEN, PR_PURGEIF, PR_WANTRCVD,
+  type Protosw,
+} from '../../../librump/rumpnet/uipc_domain.ts';
+import { AF_INET, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM } from '../../../include/socket.ts';
+import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_TCP, IPPROTO_UDP } from './in.ts';
 import type { InetState } from './in_var.ts';
 import { udp_ctlinput, udp_ctloutput, udp_input, udp_usrreqs } from './udp_usrreq.ts';
 import { rip_ctlinput, rip_ctloutput, rip_input, rip_usrreqs } from './raw_ip.ts';
 import { icmp_input } from './ip_icmp_input.ts';
+import { tcp_input } from './tcp_input.ts';
+import { tcp_ctlinput, tcp_init } from './tcp_subr.ts';
+import { tcp_ctloutput, tcp_usrreqs } from './tcp_usrreq.ts';
 
 /** sizeof(struct sockaddr_in): the domain's largest address. */
 const SOCKADDR_IN_LEN = 16;
@@ -45,6 +51,13 @@ export function in_domain_create(st: InetState): Domain {
     pr_type: SOCK_DGRAM, pr_domain: dom, pr_protocol: IPPROTO_UDP, pr_flags: PR_ATOMIC | PR_ADDR | PR_PURGEIF,
     pr_usrreqs: udp_usrreqs, pr_input: udp_input, pr_ctlinput: udp_ctlinput, pr_ctloutput: udp_ctloutput,
   };
+  /* NetBSD's TCP entry: a connection-oriented stream that wants pr_rcvd and aborts accepts of dead connections. */
+  const tcp: Protosw = {
+    pr_type: SOCK_STREAM, pr_domain: dom, pr_protocol: IPPROTO_TCP,
+    pr_flags: PR_CONNREQUIRED | PR_WANTRCVD | PR_LISTEN | PR_ABRTACPTDIS | PR_PURGEIF,
+    pr_usrreqs: tcp_usrreqs, pr_input: tcp_input, pr_ctlinput: tcp_ctlinput, pr_ctloutput: tcp_ctloutput,
+    pr_init: tcp_init,
+  };
   const rawip: Protosw = {
     pr_type: SOCK_RAW, pr_domain: dom, pr_protocol: IPPROTO_RAW, pr_flags: PR_ATOMIC | PR_ADDR | PR_PURGEIF,
     pr_usrreqs: rip_usrreqs, pr_input: rip_input, pr_ctlinput: rip_ctlinput, pr_ctloutput: rip_ctloutput,
@@ -57,7 +70,7 @@ export function in_domain_create(st: InetState): Domain {
     pr_type: SOCK_RAW, pr_domain: dom, pr_protocol: 0, pr_flags: PR_ATOMIC | PR_ADDR | PR_LASTHDR,
     pr_usrreqs: rip_usrreqs, pr_input: rip_input, pr_ctlinput: rip_ctlinput, pr_ctloutput: rip_ctloutput,
   };
-  dom.dom_protosw.push(ip, udp, rawip, icmp, rawwild);
+  dom.dom_protosw.push(ip, udp, tcp, rawip, icmp, rawwild);
   in_protox_init(st, dom);
   return dom;
 }

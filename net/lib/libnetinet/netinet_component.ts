@@ -5,8 +5,9 @@
  *
  * Place in the packet path: none itself; it connects the inet protocols to
  * the layers around them, once per kernel:
- *   NET:       the inet state (k.inet), the PF_INET domain (UDP, raw IP,
- *              ICMP), ip_pktq and arp_pktq with their softints, the
+ *   NET:       the inet state (k.inet), the PF_INET domain (UDP, TCP, raw
+ *              IP, ICMP; TCP's state k.tcp comes from its pr_init),
+ *              ip_pktq and arp_pktq with their softints, the
  *              Ethernet input handlers for IP and ARP, ARP as the AF_INET
  *              resolver, lo0's AF_INET input, the interface hooks (detach,
  *              SIOCGIFCONF), the mbuf drain (reassembly queues, ARP hold
@@ -20,6 +21,7 @@
  *   net.inet.icmp.maskrepl, returndatabytes, errppslimit, rediraccept,
  *     bmcastecho, stats
  *   net.inet.udp.checksum, sendspace, recvspace, stats
+ *   net.inet.tcp.* (tcp_usrreq.ts: tcp_sysctl_setup)
  *   net.inet.arp.keep, down, maxtries, maxhold (ours), stats
  */
 
@@ -55,17 +57,22 @@ import { Inpcbtable, in_pcbpurgeif } from './in_pcb.ts';
 import { IpReass, ip_reass_drain } from './ip_reass.ts';
 import { ip_etherinput, ip_loopinput, ipintr } from './ip_input.ts';
 import { in_domain_create } from './in_proto.ts';
+import { TCP_MAX_HDR_LEN } from './tcp.ts';
+import type { Tcpstat } from './tcp_var.ts';
+import { tcp_drain } from './tcp_subr.ts';
+import { tcp_sysctl_setup, tcpstat_read } from './tcp_usrreq.ts';
 
 /** ip_pktq's limit: NetBSD's IFQ_MAXLEN. */
 export const IPQ_MAXLEN = 256;
 /** The ARP input queue's limit (NetBSD's arpintrq: 50). */
 export const ARPQ_MAXLEN = 50;
 
-/** What inet_stats() returns: snapshots of the four statistics structures. */
+/** What inet_stats() returns: snapshots of the statistics structures. */
 export interface InetStats {
   ip: Ipstat;
   icmp: Icmpstat;
   udp: Udpstat;
+  tcp: Tcpstat;
   arp: Arpstat;
 }
 
@@ -92,9 +99,9 @@ export function udpstat_read(k: Kernel): Udpstat {
 export function arpstat_read(k: Kernel): Arpstat {
   return snap(inet(k).arpstat);
 }
-/** All four at once. */
+/** All of them at once. */
 export function inet_stats(k: Kernel): InetStats {
-  return { ip: ipstat_read(k), icmp: icmpstat_read(k), udp: udpstat_read(k), arp: arpstat_read(k) };
+  return { ip: ipstat_read(k), icmp: icmpstat_read(k), udp: udpstat_read(k), tcp: tcpstat_read(k), arp: arpstat_read(k) };
 }
 
 function inet(k: Kernel): InetState {
@@ -237,7 +244,7 @@ function netinet_init(k: Kernel): void {
   st.ip_pktq = pktq_create(k, 'ip', IPQ_MAXLEN, ipintr);
   st.arp_pktq = pktq_create(k, 'arp', ARPQ_MAXLEN, arpintr);
   net.domains.domain_attach(k, in_domain_create(st));
-  max_hdr_raise(net.mb, 0, IP_HDR_LEN + UDP_HDR_LEN);
+  max_hdr_raise(net.mb, 0, Math.max(IP_HDR_LEN + UDP_HDR_LEN, IP_HDR_LEN + TCP_MAX_HDR_LEN));
 
   ether_register_input(k, ETHERTYPE_IP, ip_etherinput);
   ether_register_input(k, ETHERTYPE_ARP, arp_input);
@@ -250,6 +257,7 @@ function netinet_init(k: Kernel): void {
       arp_ifdetach(k, ifp);
       in_pcbpurgeif(st.udbtable, ifp);
       in_pcbpurgeif(st.rawcbtable, ifp);
+      in_pcbpurgeif(k.tcp!.tcbtable, ifp);
     },
   };
   const ifs = ifnet_of(k);
@@ -258,8 +266,10 @@ function netinet_init(k: Kernel): void {
   m_reclaim_register(net.mb, () => {
     ip_reass_drain(k);
     arp_drain(k);
+    tcp_drain(k);
   });
   netinet_sysctl(k, st);
+  tcp_sysctl_setup(k);
 }
 
 /* NET_IFCFG: lo0 gets 127.0.0.1/8 and comes up, as NetBSD's netinet component does. */
@@ -270,7 +280,7 @@ function netinet_ifcfg(k: Kernel): void {
   if (e !== 0) panic(k, `netinet: lo0 127.0.0.1/8: errno ${e}`);
 }
 
-/** libnetinet: ARP, IPv4, ICMP, UDP and raw IP. */
+/** libnetinet: ARP, IPv4, ICMP, UDP, TCP and raw IP. */
 export const rumpnet_netinet_component: KernelComponent = {
   name: 'rumpnet_netinet',
   provides: ['domain:PF_INET'],
