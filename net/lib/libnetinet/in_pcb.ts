@@ -448,6 +448,22 @@ export function in_setpeeraddr(inp: Inpcb, nam: SockaddrBuf): void {
   nam.sa = sockaddr_in(inp.inp_faddr, inp.inp_fport);
 }
 
+/** pr_sockaddr of every inet protocol: the PCB's local address. */
+export function in_pcb_sockaddr(so: Socket, nam: SockaddrBuf): number {
+  const inp = sotoinpcb(so);
+  if (inp === null) return EINVAL;
+  in_setsockaddr(inp, nam);
+  return 0;
+}
+
+/** pr_peeraddr of every inet protocol: the PCB's foreign address. */
+export function in_pcb_peeraddr(so: Socket, nam: SockaddrBuf): number {
+  const inp = sotoinpcb(so);
+  if (inp === null) return EINVAL;
+  in_setpeeraddr(inp, nam);
+  return 0;
+}
+
 /* ------------------------------------------------------- notifications */
 
 export type InpNotify = (inp: Inpcb, errno: number) => void;

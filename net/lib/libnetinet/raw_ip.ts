@@ -21,7 +21,7 @@
 import type { Lwp } from '../../../librump/rumpkern/lwproc.ts';
 import type { Socket } from '../../../librump/rumpnet/socketvar.ts';
 import { SS_ISCONNECTED } from '../../../librump/rumpnet/socketvar.ts';
-import type { PrUsrreqs, SockaddrBuf, Sockopt } from '../../../librump/rumpnet/uipc_domain.ts';
+import type { PrUsrreqs, Sockopt } from '../../../librump/rumpnet/uipc_domain.ts';
 import {
   m_copym, m_freem, m_pullup, M_COPYALL, M_DONTWAIT, M_PREPEND, type Mbuf,
 } from '../../../librump/rumpnet/uipc_mbuf.ts';
@@ -40,7 +40,7 @@ import { IP_ALLOWBROADCAST, IP_RAWOUTPUT, IP_ROUTETOIF } from './ip_var.ts';
 import { PRC_HOSTDEAD, PRC_IS_REDIRECT, PRC_NCMDS, inetctlerrmap } from './icmp_var.ts';
 import { in_control, in_ifwithaddr, inet_of, type IcmpCtlCtx, type InetState } from './in_var.ts';
 import {
-  in_pcballoc, in_pcbdetach, in_rtchange, in_setpeeraddr, in_setsockaddr, INP_HDRINCL, sin_addr, sin_ok,
+  in_pcballoc, in_pcbdetach, in_rtchange, in_pcb_peeraddr, in_pcb_sockaddr, INP_HDRINCL, sin_addr, sin_ok,
   sotoinpcb, type Inpcb,
 } from './in_pcb.ts';
 import { ip_ctloutput, ip_newid, ip_output } from './ip_output.ts';
@@ -284,20 +284,6 @@ function rip_send(so: Socket, m: Mbuf, nam: Uint8Array | null, control: Mbuf | n
   return rip_output(m, inp, dst);
 }
 
-function rip_sockaddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setsockaddr(inp, nam);
-  return 0;
-}
-
-function rip_peeraddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setpeeraddr(inp, nam);
-  return 0;
-}
-
 /** The raw IP user requests (NetBSD's rip_usrreqs). */
 export const rip_usrreqs: PrUsrreqs = {
   pr_attach: rip_attach,
@@ -312,8 +298,8 @@ export const rip_usrreqs: PrUsrreqs = {
   pr_abort: rip_abort,
   pr_ioctl: (so, cmd, data, l) => in_control(so, cmd, data, l),
   pr_stat: (_so: Socket, _st: Stat) => 0,
-  pr_peeraddr: rip_peeraddr,
-  pr_sockaddr: rip_sockaddr,
+  pr_peeraddr: in_pcb_peeraddr,
+  pr_sockaddr: in_pcb_sockaddr,
   pr_rcvd: () => EOPNOTSUPP,
   pr_recvoob: () => EOPNOTSUPP,
   pr_send: rip_send,

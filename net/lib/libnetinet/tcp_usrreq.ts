@@ -34,7 +34,7 @@ import { SO_LINGER } from '../../../include/socket.ts';
 import { IPPROTO_IP, IPPROTO_TCP, inet_ntop4 } from './in.ts';
 import { in_control } from './in_var.ts';
 import {
-  in_pcballoc, in_pcbbind, in_pcbconnect, in_setpeeraddr, in_setsockaddr, sotoinpcb, type Inpcb,
+  in_pcballoc, in_pcbbind, in_pcbconnect, in_pcb_peeraddr, in_pcb_sockaddr, in_setpeeraddr, sotoinpcb, type Inpcb,
 } from './in_pcb.ts';
 import { ip_ctloutput } from './ip_output.ts';
 import { PR_SLOWHZ } from './ip_var.ts';
@@ -283,20 +283,6 @@ function tcp_sendoob(so: Socket, m: Mbuf, control: Mbuf | null): number {
   return e;
 }
 
-function tcp_sockaddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setsockaddr(inp, nam);
-  return 0;
-}
-
-function tcp_peeraddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setpeeraddr(inp, nam);
-  return 0;
-}
-
 /** The TCP user requests (NetBSD's tcp_usrreqs). */
 export const tcp_usrreqs: PrUsrreqs = {
   pr_attach: tcp_attach,
@@ -311,8 +297,8 @@ export const tcp_usrreqs: PrUsrreqs = {
   pr_abort: tcp_abort,
   pr_ioctl: (so, cmd, data, l) => in_control(so, cmd, data, l),
   pr_stat: (_so: Socket, _st: Stat) => 0,
-  pr_peeraddr: tcp_peeraddr,
-  pr_sockaddr: tcp_sockaddr,
+  pr_peeraddr: in_pcb_peeraddr,
+  pr_sockaddr: in_pcb_sockaddr,
   pr_rcvd: tcp_rcvd,
   pr_recvoob: () => EOPNOTSUPP,
   pr_send: tcp_send,

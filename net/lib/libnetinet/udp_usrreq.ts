@@ -34,7 +34,7 @@
 import type { Lwp } from '../../../librump/rumpkern/lwproc.ts';
 import type { Socket } from '../../../librump/rumpnet/socketvar.ts';
 import { SS_ISCONNECTED } from '../../../librump/rumpnet/socketvar.ts';
-import type { PrUsrreqs, SockaddrBuf, Sockopt } from '../../../librump/rumpnet/uipc_domain.ts';
+import type { PrUsrreqs, Sockopt } from '../../../librump/rumpnet/uipc_domain.ts';
 import {
   m_adj, m_copym, m_freem, m_pullup, M_BCAST, M_COPYALL, M_CSUM_TCP_UDP_BAD, M_CSUM_UDPv4, M_DONTWAIT,
   M_MCAST, M_PREPEND, type Mbuf,
@@ -59,8 +59,8 @@ import { in4_cksum_phdr } from './in_cksum.ts';
 import { in_broadcast, in_control, in_selectsrc, inet_of, type IcmpCtlCtx, type InetState } from './in_var.ts';
 import {
   in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcbdisconnect, in_pcblookup_bind,
-  in_pcblookup_connect, in_pcbnotify, in_pcbnotifyall, in_pcbsetladdr, in_rtchange, in_setpeeraddr,
-  in_setsockaddr, sin_addr, sin_ok, sin_port, sotoinpcb, type Inpcb,
+  in_pcblookup_connect, in_pcbnotify, in_pcbnotifyall, in_pcbsetladdr, in_rtchange, in_pcb_peeraddr,
+  in_pcb_sockaddr, sin_addr, sin_ok, sin_port, sotoinpcb, type Inpcb,
 } from './in_pcb.ts';
 import { ip_ctloutput, ip_output } from './ip_output.ts';
 import { icmp_error } from './ip_icmp_input.ts';
@@ -396,20 +396,6 @@ function udp_send(so: Socket, m: Mbuf, nam: Uint8Array | null, control: Mbuf | n
   return udp_output(inp, m, laddr, faddr, fport);
 }
 
-function udp_sockaddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setsockaddr(inp, nam);
-  return 0;
-}
-
-function udp_peeraddr(so: Socket, nam: SockaddrBuf): number {
-  const inp = sotoinpcb(so);
-  if (inp === null) return EINVAL;
-  in_setpeeraddr(inp, nam);
-  return 0;
-}
-
 /** The UDP user requests (NetBSD's udp_usrreqs). */
 export const udp_usrreqs: PrUsrreqs = {
   pr_attach: udp_attach,
@@ -424,8 +410,8 @@ export const udp_usrreqs: PrUsrreqs = {
   pr_abort: udp_abort,
   pr_ioctl: (so, cmd, data, l) => in_control(so, cmd, data, l),
   pr_stat: (_so: Socket, _st: Stat) => 0,
-  pr_peeraddr: udp_peeraddr,
-  pr_sockaddr: udp_sockaddr,
+  pr_peeraddr: in_pcb_peeraddr,
+  pr_sockaddr: in_pcb_sockaddr,
   pr_rcvd: () => EOPNOTSUPP,
   pr_recvoob: () => EOPNOTSUPP,
   pr_send: udp_send,
