@@ -40,7 +40,6 @@ export const SOFTINT_NET = 0x03;
 export const SOFTINT_MPSAFE = 0x100;
 const SOFTINT_LVLMASK = 0xff;
 const SOFTINT_COUNT = 4;
-const SOFTINT_NAMES = ['bio', 'clk', 'ser', 'net'];
 
 /** The IPL a softint level runs at. */
 const SOFTINT_IPL = [IPL_SOFTBIO, IPL_SOFTCLOCK, IPL_SOFTSERIAL, IPL_SOFTNET];
@@ -400,6 +399,3 @@ export function entry_exception(k: Kernel, e: unknown, where: string): void {
   }
 }
 
-export function softint_level_name(level: number): string {
-  return SOFTINT_NAMES[level] ?? `lvl${level}`;
-}

@@ -12,7 +12,7 @@
 import type { Kernel } from './rump.ts';
 import type { Lwp } from './lwproc.ts';
 import type { Stat } from '../../include/syscall.ts';
-import { EBADF, EINVAL, EMFILE, ENFILE, ENOTTY, EOPNOTSUPP } from '../../include/errno.ts';
+import { EBADF, EINVAL, EMFILE, ENFILE } from '../../include/errno.ts';
 
 export const DTYPE_VNODE = 1;
 export const DTYPE_SOCKET = 2;
@@ -63,11 +63,6 @@ export class Filedesc {
   /** Processes sharing this table (rfork without copying). */
   fd_refcnt = 1;
   constructor(readonly fd_kernel: Kernel) {}
-}
-
-/** Files open in a kernel, for kern.maxfiles (ENFILE). */
-export function nfiles(k: Kernel): number {
-  return k.nfiles;
 }
 
 /** The file open on fd, or null (EBADF for the caller). */
@@ -186,21 +181,3 @@ export async function fd_free(fdp: Filedesc, l: Lwp): Promise<void> {
   }
 }
 
-/** Close the descriptors marked close-on-exec. */
-export async function fd_closeexec(fdp: Filedesc, l: Lwp): Promise<void> {
-  for (let fd = 0; fd < fdp.fd_ofiles.length; fd++) {
-    if (fdp.fd_ofiles[fd] !== null && (fdp.fd_ofileflags[fd]! & FDF_CLOEXEC) !== 0) await fd_close(fdp, fd, l);
-  }
-}
-
-/** Number of open descriptors in a table. */
-export function fd_count(fdp: Filedesc): number {
-  let n = 0;
-  for (const fp of fdp.fd_ofiles) if (fp !== null) n++;
-  return n;
-}
-
-/** Defaults for objects that do not support an operation. */
-export const fo_noioctl = (): number => ENOTTY;
-export const fo_nofcntl = (): number => 0;
-export const fo_noread = (): number => EOPNOTSUPP;

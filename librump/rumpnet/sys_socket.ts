@@ -4,7 +4,7 @@
  */
 
 import type { Lwp } from '../rumpkern/lwproc.ts';
-import { DTYPE_SOCKET, type File, type Fileops, type Uio } from '../rumpkern/kern_descrip.ts';
+import { type File, type Fileops, type Uio } from '../rumpkern/kern_descrip.ts';
 import { mutex_enter, mutex_exit } from '../rumpkern/locks.ts';
 import { selrecord } from '../rumpkern/sys_select.ts';
 import {
@@ -152,4 +152,3 @@ export const socketops: Fileops = {
   fo_close: soo_close,
 };
 
-export { DTYPE_SOCKET };

@@ -17,7 +17,7 @@ import { SO_ACCEPTCONN } from '../../include/socket.ts';
 import {
   M_DONTWAIT, M_EOR, M_EXT, MCLBYTES, MLEN, MSIZE, MT_DATA, MT_HEADER, MT_OOBDATA, MT_SONAME,
 } from '../../include/mbuf.ts';
-import { m_free, m_freem, m_get, M_READONLY, M_TRAILINGSPACE, type Mbuf } from './uipc_mbuf.ts';
+import { m_free, m_get, M_READONLY, M_TRAILINGSPACE, type Mbuf } from './uipc_mbuf.ts';
 import { net_of } from './net.ts';
 import {
   POLL_IN, POLL_OUT, SB_AUTOSIZE, SB_LOCK, SB_UPCALL, SS_CANTRCVMORE, SS_CANTSENDMORE, SS_ISCONFIRMING, SS_ISCONNECTED,
@@ -423,8 +423,4 @@ export function sbflush(sb: Sockbuf): void {
   KASSERT(sb.sb_so.so_kernel, sb.sb_cc === 0 && sb.sb_mbcnt === 0, 'sbflush: accounting');
 }
 
-/** Free a chain that was never appended (error paths). */
-export function sbfreechain(m: Mbuf | null): void {
-  m_freem(m);
-}
 

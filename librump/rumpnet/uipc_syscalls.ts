@@ -7,14 +7,14 @@
 
 import type { Lwp } from '../rumpkern/lwproc.ts';
 import type { Retval } from '../rumpkern/rump_syscalls.ts';
-import { fd_allocfile, fd_close, fd_getfile, FDF_CLOEXEC, type Uio } from '../rumpkern/kern_descrip.ts';
+import { DTYPE_SOCKET, fd_allocfile, fd_close, fd_getfile, FDF_CLOEXEC, type Uio } from '../rumpkern/kern_descrip.ts';
 import { cv_wait_sig } from '../rumpkern/locks.ts';
 import {
   EBADF, ECONNABORTED, EINPROGRESS, EINTR, EINVAL, ENOTCONN, ENOTSOCK, ERESTART, EWOULDBLOCK,
 } from '../../include/errno.ts';
 import { FNONBLOCK, FREAD, FWRITE } from '../../include/syscall.ts';
 import { MSG_DONTWAIT, MSG_WAITFORONE, SO_ACCEPTCONN, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_FLAGS_MASK, SOCK_NONBLOCK, SOCK_NOSIGPIPE } from '../../include/socket.ts';
-import { DTYPE_SOCKET, socketops, solock, sounlock } from './sys_socket.ts';
+import { socketops, solock, sounlock } from './sys_socket.ts';
 import {
   soaccept, sobind, soclose, soconnect, soconnect2, socreate, sogetopt, solisten, soreceive, sosend, sosetopt,
   soshutdown, type RecvState,

@@ -13,7 +13,7 @@
 
 import type { Kernel } from '../../../librump/rumpkern/rump.ts';
 import type { Lwp } from '../../../librump/rumpkern/lwproc.ts';
-import { aprint_normal } from '../../../librump/rumpkern/subr_prf.ts';
+import { ether_ntoa } from './if_ether.ts';
 import type { Mbuf } from '../../../librump/rumpnet/uipc_mbuf.ts';
 import { m_freem } from '../../../librump/rumpnet/uipc_mbuf.ts';
 import type { Socket } from '../../../librump/rumpnet/socketvar.ts';
@@ -278,12 +278,6 @@ function if_data(ifp: Ifnet): IfData {
   };
 }
 
-export function ether_sprintf(a: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < a.length; i++) s += (i > 0 ? ':' : '') + a[i]!.toString(16).padStart(2, '0');
-  return s;
-}
-
 /** The address entries of SIOCGIFCONF for one interface: AF_LINK first, then each protocol address. */
 export type IfconfHook = (ifp: Ifnet, out: IfconfEntry[]) => void;
 
@@ -308,7 +302,7 @@ export async function ifioctl(so: Socket, cmd: number, data: { value?: unknown }
       const out: IfconfEntry[] = [];
       for (const ifp of st.ifindex2ifnet) {
         if (ifp === null) continue;
-        out.push({ ifr_name: ifp.if_xname, ifr_addr: { sdl_family: AF_LINK, sdl_index: ifp.if_index, sdl_data: ether_sprintf(ifp.if_sadl) } });
+        out.push({ ifr_name: ifp.if_xname, ifr_addr: { sdl_family: AF_LINK, sdl_index: ifp.if_index, sdl_data: ifp.if_sadl.length === 0 ? '' : ether_ntoa(ifp.if_sadl) } });
         for (const hook of st.ifconfhooks) hook(ifp, out);
       }
       data.value = out;
@@ -366,8 +360,4 @@ export async function ifioctl(so: Socket, cmd: number, data: { value?: unknown }
 export function ifinit(k: Kernel): void {
   k.ifnet = new IfnetState();
   net_of(k).ifioctl = ifioctl;
-}
-
-export function if_announce(k: Kernel, ifp: Ifnet, what: string): void {
-  aprint_normal(k, `${ifp.if_xname}: ${what}\n`);
 }
