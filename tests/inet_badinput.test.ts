@@ -12,6 +12,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { simWorld, bootSim } from './kernel.ts';
+import { a4, sin } from './inet_helpers.ts';
 import type { Kernel } from '../librump/rumpkern/rump.ts';
 import type { SimWorld } from '../librump/rumpuser/sim.ts';
 import { rumpnet_component } from '../librump/rumpnet/rumpnet_component.ts';
@@ -21,20 +22,13 @@ import { rumpnet_net_component } from '../net/lib/libnet/net_component.ts';
 import { ifunit } from '../net/lib/libnet/if.ts';
 import { rumpnet_shmif_component, ShmifNet, type ShmifBus } from '../net/lib/libshmif/shmif_component.ts';
 import { rumpnet_netinet_component, inet_stats, type InetStats } from '../net/lib/libnetinet/netinet_component.ts';
-import { IPPROTO_ICMP, IPPROTO_UDP, inet_pton4 } from '../net/lib/libnetinet/in.ts';
+import { IPPROTO_ICMP, IPPROTO_UDP } from '../net/lib/libnetinet/in.ts';
 import { in_cksum } from '../net/lib/libnetinet/in_cksum.ts';
 import { IpRepr, IP_MF } from '../net/lib/libnetinet/ip.ts';
 import { UdpRepr } from '../net/lib/libnetinet/udp.ts';
 import { ArpRepr } from '../net/lib/libnet/if_arp_hdr.ts';
 import { AF_INET, SO_RCVBUF, SO_RCVTIMEO, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, type SockaddrIn } from '../include/socket.ts';
 import { SIOCAIFADDR, SIOCIFCREATE, SIOCSLINKSTR } from '../include/if.ts';
-
-function sin(addr: string, port = 0): SockaddrIn {
-  return { sin_family: AF_INET, sin_port: port, sin_addr: addr };
-}
-function a4(s: string): number {
-  return inet_pton4(s)!;
-}
 
 const A = a4('10.0.0.1');
 const B = a4('10.0.0.2');

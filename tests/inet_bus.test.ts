@@ -9,86 +9,30 @@
  * seen on a bus is checked for valid header and UDP/ICMP checksums.
  */
 import { describe, it, expect } from 'vitest';
-import { simWorld, bootSim } from './kernel.ts';
+import { a4, echo, ifconfig, lab, recvWithin, sin, type Lab } from './inet_helpers.ts';
 import type { Kernel } from '../librump/rumpkern/rump.ts';
-import type { SimWorld } from '../librump/rumpuser/sim.ts';
-import { rumpnet_component } from '../librump/rumpnet/rumpnet_component.ts';
 import { net_of } from '../librump/rumpnet/net.ts';
 import { m_outstanding } from '../librump/rumpnet/uipc_mbuf.ts';
-import { rumpnet_net_component } from '../net/lib/libnet/net_component.ts';
 import { ifunit } from '../net/lib/libnet/if.ts';
 import { ether_ntoa } from '../net/lib/libnet/if_ether.ts';
 import { RTF_DYNAMIC, RTF_GATEWAY, RTF_STATIC, RTM_ADD } from '../net/lib/libnet/route.ts';
-import { rumpnet_shmif_component, ShmifNet, type ShmifBus } from '../net/lib/libshmif/shmif_component.ts';
-import { rumpnet_netinet_component, inet_stats } from '../net/lib/libnetinet/netinet_component.ts';
+import { type ShmifBus } from '../net/lib/libshmif/shmif_component.ts';
+import { inet_stats } from '../net/lib/libnetinet/netinet_component.ts';
 import { arp_add, arp_delete, arp_format, arp_list } from '../net/lib/libnetinet/if_arp.ts';
-import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_UDP, IP_HDRINCL, IP_TTL, inet_pton4 } from '../net/lib/libnetinet/in.ts';
+import { IPPROTO_ICMP, IPPROTO_IP, IPPROTO_RAW, IPPROTO_UDP, IP_HDRINCL, IP_TTL } from '../net/lib/libnetinet/in.ts';
 import { in_cksum } from '../net/lib/libnetinet/in_cksum.ts';
 import { IpRepr, IP_DF } from '../net/lib/libnetinet/ip.ts';
 import { udp4_cksum } from '../net/lib/libnetinet/udp.ts';
 import { ArpRepr } from '../net/lib/libnet/if_arp_hdr.ts';
 import {
-  AF_INET, SO_BROADCAST, SO_RCVBUF, SO_RCVTIMEO, SO_SNDBUF, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, type SockaddrIn,
+  AF_INET, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, type SockaddrIn,
 } from '../include/socket.ts';
-import { SIOCAIFADDR, SIOCGIFADDR, SIOCIFCREATE, SIOCIFDESTROY, SIOCSIFMTU, SIOCSLINKSTR } from '../include/if.ts';
-
-function sin(addr: string, port = 0): SockaddrIn {
-  return { sin_family: AF_INET, sin_port: port, sin_addr: addr };
-}
-
-function a4(s: string): number {
-  return inet_pton4(s)!;
-}
-
-interface Lab {
-  w: SimWorld;
-  net: ShmifNet;
-  boot(name: string): Promise<Kernel>;
-}
-
-function lab(seed = 1): Lab {
-  const w = simWorld({ seed });
-  const net = new ShmifNet();
-  const comps = [rumpnet_component, rumpnet_net_component, rumpnet_netinet_component, rumpnet_shmif_component(net)];
-  return { w, net, boot: (name) => bootSim(w, { name, components: comps }) };
-}
-
-/** ifconfig IF create; ifconfig IF linkstr BUS; ifconfig IF inet ADDR netmask MASK (which brings it up). */
-async function ifconfig(k: Kernel, ifname: string, bus: string, addr: string, mask = '255.255.255.0'): Promise<void> {
-  const s = await k.sys.socket(AF_INET, SOCK_DGRAM);
-  if (ifunit(k, ifname) === null) {
-    await k.sys.ioctl(s, SIOCIFCREATE, { ifr_name: ifname });
-    await k.sys.ioctl(s, SIOCSLINKSTR, { ifd_name: ifname, ifd_data: bus });
-  }
-  await k.sys.ioctl(s, SIOCAIFADDR, { ifra_name: ifname, ifra_addr: sin(addr), ifra_mask: sin(mask) });
-  await k.sys.close(s);
-}
+import { SIOCGIFADDR, SIOCIFDESTROY, SIOCSIFMTU } from '../include/if.ts';
 
 /** route add DST/PLEN GW (through the kernel's table: no routing socket yet). */
 function route(k: Kernel, dst: string, plen: number, gw: string): void {
   const r = k.rt!.rtrequest(RTM_ADD, { rti_dst: a4(dst), rti_plen: plen, rti_gateway: a4(gw), rti_flags: RTF_GATEWAY | RTF_STATIC });
   expect(r.error).toBe(0);
-}
-
-function echo(id: number, seq: number, data: Uint8Array): Uint8Array {
-  const p = new Uint8Array(8 + data.length);
-  p[0] = 8;
-  p[4] = id >>> 8;
-  p[5] = id & 0xff;
-  p[6] = seq >>> 8;
-  p[7] = seq & 0xff;
-  p.set(data, 8);
-  const c = in_cksum(p, 0, p.length);
-  p[2] = c >>> 8;
-  p[3] = c & 0xff;
-  return p;
-}
-
-async function recvWithin(k: Kernel, s: number, ms = 5000, size = 65536): Promise<{ data: Uint8Array; from: SockaddrIn }> {
-  await k.sys.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, { tv_sec: Math.floor(ms / 1000), tv_usec: (ms % 1000) * 1000 });
-  const buf = new Uint8Array(size);
-  const r = await k.sys.recvfrom(s, buf);
-  return { data: buf.slice(0, r.n), from: r.from as SockaddrIn };
 }
 
 /** The ICMP message after the IP header of a raw socket's datagram. */

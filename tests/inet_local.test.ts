@@ -8,6 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { simWorld, bootSim } from './kernel.ts';
+import { echo, recvWithin, sin } from './inet_helpers.ts';
 import type { Kernel } from '../librump/rumpkern/rump.ts';
 import { rumpnet_component } from '../librump/rumpnet/rumpnet_component.ts';
 import { net_of } from '../librump/rumpnet/net.ts';
@@ -21,7 +22,7 @@ import {
 import { in_cksum } from '../net/lib/libnetinet/in_cksum.ts';
 import { IpRepr } from '../net/lib/libnetinet/ip.ts';
 import {
-  AF_INET, MSG_DONTWAIT, SO_BROADCAST, SO_RCVBUF, SO_RCVTIMEO, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SOCK_DGRAM,
+  AF_INET, MSG_DONTWAIT, SO_BROADCAST, SO_RCVBUF, SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SOCK_DGRAM,
   SOCK_RAW, SOL_SOCKET, type SockaddrIn,
 } from '../include/socket.ts';
 import {
@@ -31,39 +32,12 @@ import {
 
 const comps = [rumpnet_component, rumpnet_net_component, rumpnet_netinet_component];
 
-function sin(addr: string, port = 0): SockaddrIn {
-  return { sin_family: AF_INET, sin_port: port, sin_addr: addr };
-}
-
 async function boot(seed = 1): Promise<Kernel> {
   const w = simWorld({ seed });
   return bootSim(w, { name: 'k', components: comps });
 }
 
 /** An ICMP echo request: type 8, id, seq, data, checksum. */
-function echo(id: number, seq: number, data: Uint8Array): Uint8Array {
-  const p = new Uint8Array(8 + data.length);
-  p[0] = 8;
-  p[4] = id >>> 8;
-  p[5] = id & 0xff;
-  p[6] = seq >>> 8;
-  p[7] = seq & 0xff;
-  p.set(data, 8);
-  const c = in_cksum(p, 0, p.length);
-  p[2] = c >>> 8;
-  p[3] = c & 0xff;
-  return p;
-}
-
-/** Receive one datagram, failing (EWOULDBLOCK) after `ms` of virtual time. */
-async function recvWithin(k: Kernel, s: number, ms = 5000, size = 65536): Promise<{ data: Uint8Array; from: SockaddrIn }> {
-  await k.sys.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, { tv_sec: Math.floor(ms / 1000), tv_usec: (ms % 1000) * 1000 });
-  const buf = new Uint8Array(size);
-  const r = await k.sys.recvfrom(s, buf);
-  return { data: buf.slice(0, r.n), from: r.from as SockaddrIn };
-}
-
-/** The fields of a quoted IP header (an ICMP error quotes only its start, so IpRepr would refuse it). */
 function quoted(b: Uint8Array, off: number): { tos: number; id: number; ttl: number; p: number; src: number; dst: number } {
   const rd32 = (o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   return { tos: b[off + 1]!, id: (b[off + 4]! << 8) | b[off + 5]!, ttl: b[off + 8]!, p: b[off + 9]!, src: rd32(off + 12), dst: rd32(off + 16) };

@@ -5,53 +5,19 @@
  * from an address no kernel owns.
  */
 import { expect } from 'vitest';
-import { simWorld, bootSim } from './kernel.ts';
 import type { Kernel } from '../librump/rumpkern/rump.ts';
 import type { SimWorld } from '../librump/rumpuser/sim.ts';
-import { rumpnet_component } from '../librump/rumpnet/rumpnet_component.ts';
-import { rumpnet_net_component } from '../net/lib/libnet/net_component.ts';
 import { ifunit } from '../net/lib/libnet/if.ts';
-import { rumpnet_shmif_component, ShmifNet, type ShmifBus } from '../net/lib/libshmif/shmif_component.ts';
-import { rumpnet_netinet_component } from '../net/lib/libnetinet/netinet_component.ts';
+import { type ShmifBus } from '../net/lib/libshmif/shmif_component.ts';
 import { arp_add } from '../net/lib/libnetinet/if_arp.ts';
-import { IPPROTO_TCP, inet_ntop4, inet_pton4 } from '../net/lib/libnetinet/in.ts';
+import { IPPROTO_TCP, inet_ntop4 } from '../net/lib/libnetinet/in.ts';
 import { IpRepr } from '../net/lib/libnetinet/ip.ts';
 import { TcpRepr, type TcpOption, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN } from '../net/lib/libnetinet/tcp.ts';
 import { tcp_pcblist, type TcpPcbInfo } from '../net/lib/libnetinet/tcp_usrreq.ts';
-import { AF_INET, SOCK_DGRAM, SOCK_STREAM, type SockaddrIn } from '../include/socket.ts';
-import { SIOCAIFADDR, SIOCIFCREATE, SIOCSLINKSTR } from '../include/if.ts';
+import { AF_INET, SOCK_DGRAM, SOCK_STREAM } from '../include/socket.ts';
 
-export function sin(addr: string, port = 0): SockaddrIn {
-  return { sin_family: AF_INET, sin_port: port, sin_addr: addr };
-}
-
-export function a4(s: string): number {
-  return inet_pton4(s)!;
-}
-
-export interface Lab {
-  w: SimWorld;
-  net: ShmifNet;
-  boot(name: string): Promise<Kernel>;
-}
-
-export function lab(seed = 1): Lab {
-  const w = simWorld({ seed });
-  const net = new ShmifNet();
-  const comps = [rumpnet_component, rumpnet_net_component, rumpnet_netinet_component, rumpnet_shmif_component(net)];
-  return { w, net, boot: (name) => bootSim(w, { name, components: comps }) };
-}
-
-/** ifconfig IF create; ifconfig IF linkstr BUS; ifconfig IF inet ADDR netmask MASK (which brings it up). */
-export async function ifconfig(k: Kernel, ifname: string, bus: string, addr: string, mask = '255.255.255.0'): Promise<void> {
-  const s = await k.sys.socket(AF_INET, SOCK_DGRAM);
-  if (ifunit(k, ifname) === null) {
-    await k.sys.ioctl(s, SIOCIFCREATE, { ifr_name: ifname });
-    await k.sys.ioctl(s, SIOCSLINKSTR, { ifd_name: ifname, ifd_data: bus });
-  }
-  await k.sys.ioctl(s, SIOCAIFADDR, { ifra_name: ifname, ifra_addr: sin(addr), ifra_mask: sin(mask) });
-  await k.sys.close(s);
-}
+export { sin, a4, lab, ifconfig, type Lab } from './inet_helpers.ts';
+import { a4, sin, lab, ifconfig, type Lab } from './inet_helpers.ts';
 
 export interface Pair {
   L: Lab;
