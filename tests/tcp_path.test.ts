@@ -94,7 +94,7 @@ describe('TCP listener close and determinism', () => {
     await p.L.w.advance(1);
     await expectErr(p.a.sys.recv(x, new Uint8Array(4)), 'ECONNRESET');
     expect(p.b.tcp!.tcbtable.inpt_queue.length).toBe(0);
-    expect(p.b.net!.nsockets).toBe(0);
+    expect(p.b.rumpnet!.nsockets).toBe(0);
   });
 
   it('a lossy transfer repeated with the same seeds is identical segment for segment', async () => {

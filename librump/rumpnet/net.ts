@@ -33,13 +33,13 @@ export interface NetState {
 declare module '../rumpkern/rump.ts' {
   interface Kernel {
     /** The network faction; set when rumpnet boots. */
-    net?: NetState;
+    rumpnet?: NetState;
   }
 }
 
 /** The network state of k; a kernel without rumpnet has none. */
 export function net_of(k: Kernel): NetState {
-  const n = k.net;
+  const n = k.rumpnet;
   if (n === undefined) panic(k, 'network code called in a kernel booted without rumpnet');
   return n;
 }

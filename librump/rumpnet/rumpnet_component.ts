@@ -39,7 +39,7 @@ function rumpnet_init(k: Kernel): void {
     sb_max: SB_MAX,
     nsockets: 0,
   };
-  k.net = net;
+  k.rumpnet = net;
   const mk = (desc: Parameters<typeof k.sysctl.sysctl_createv>[1]): void => {
     const r = k.sysctl.sysctl_createv('kern', desc);
     if (r.error !== 0) throw new Error(`sysctl kern.${desc.name}: errno ${r.error}`);

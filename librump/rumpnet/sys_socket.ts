@@ -81,7 +81,7 @@ async function soo_ioctl(fp: File, l: Lwp, cmd: number, data: { value?: unknown 
         return 0;
       default: {
         /* Interface requests go through ifioctl (libnet), the rest to the protocol. */
-        const ifioctl = so.so_kernel.net?.ifioctl;
+        const ifioctl = so.so_kernel.rumpnet?.ifioctl;
         if (IOCGROUP(cmd) === 'i' && ifioctl !== undefined) return await ifioctl(so, cmd, data, l);
         return await so.so_proto.pr_usrreqs!.pr_ioctl(so, cmd, data, l);
       }

@@ -74,7 +74,7 @@ export function sofree(so: Socket): void {
   sbrelease(so.so_snd);
   sorflush(so);
   sbrelease(so.so_rcv);
-  const net = so.so_kernel.net;
+  const net = so.so_kernel.rumpnet;
   if (net !== undefined && net.nsockets > 0) net.nsockets--;
 }
 
