@@ -130,8 +130,8 @@ describe('TCP handshake and data', () => {
       expect(states).toContain('CLOSING');
       expect(states).not.toContain('FIN_WAIT_2');
     }
-    /* Both TIME_WAITs end after 2*MSL (60 s). */
-    await p.L.w.advance(60_100);
+    /* Both TIME_WAITs end after 2*MSL (a local peer: 10 s). */
+    await p.L.w.advance(10_100);
     expect(pcbs(p.a).length).toBe(0);
     expect(pcbs(p.b).filter((x) => x.state !== 'LISTEN').length).toBe(0);
   });
@@ -178,7 +178,7 @@ describe('TCP closing timers', () => {
     expect(pcbState(p.b, 80, lport)).toBe('CLOSE_WAIT');
   });
 
-  it('TIME_WAIT lasts exactly 2*MSL (net.inet.tcp.msl 30 s)', async () => {
+  it('TIME_WAIT lasts exactly 2*MSL (a local peer under MSLT: 10 s)', async () => {
     const p = await pair();
     const { c, s } = await connect(p);
     const lport = pcbs(p.a)[0]!.lport;
@@ -190,7 +190,7 @@ describe('TCP closing timers', () => {
     const fin = cap.segs.find((g) => g.src === '10.0.0.2' && (g.flags & TH_FIN) !== 0)!;
     const tfin = fin.t / 1e6;
     expect(pcbState(p.a, lport)).toBe('TIME_WAIT');
-    await p.L.w.advance(tfin + 60_000 - 20 - p.L.w.nowMs());
+    await p.L.w.advance(tfin + 10_000 - 20 - p.L.w.nowMs());
     expect(pcbState(p.a, lport)).toBe('TIME_WAIT');
     await p.L.w.advance(30);
     expect(pcbState(p.a, lport)).toBe(null);
@@ -220,7 +220,7 @@ describe('TCP closing timers', () => {
     expect(acks.length).toBe(2);
     expect(acks[1]!.t).toBeGreaterThan(fins[1]!.t - 1);
     const t2 = fins[1]!.t / 1e6;
-    await p.L.w.advance(t2 + 60_000 - 20 - p.L.w.nowMs());
+    await p.L.w.advance(t2 + 10_000 - 20 - p.L.w.nowMs());
     expect(pcbState(p.a, lport)).toBe('TIME_WAIT');
     await p.L.w.advance(30);
     expect(pcbState(p.a, lport)).toBe(null);

@@ -98,6 +98,8 @@ export class InetState {
   ip_directedbcast = 0;
   ip_allowsrcrt = 0;
   ip_hostzeroisbroadcast = 0;
+  /** net.inet.ip.subnetsarelocal: in_localaddr uses classful masks (NetBSD default 1). */
+  ip_subnetsarelocal = 1;
   ip_checkinterface = 0;
   /** net.inet.ip.random_id: 0 = sequential IDs from a random start, 1 = random per packet. */
   ip_do_randomid = 0;

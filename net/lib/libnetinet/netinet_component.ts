@@ -42,7 +42,7 @@ import { INADDR_LOOPBACK, IPPROTO_ICMP, IPPROTO_IP, IPPROTO_UDP } from './in.ts'
 import { IP_HDR_LEN } from './ip.ts';
 import { UDP_HDR_LEN } from './udp.ts';
 import {
-  IPCTL_ANONPORTMAX, IPCTL_ANONPORTMIN, IPCTL_CHECKINTERFACE, IPCTL_DEFTTL, IPCTL_FORWARDING,
+  IPCTL_ANONPORTMAX, IPCTL_ANONPORTMIN, IPCTL_CHECKINTERFACE, IPCTL_SUBNETSARELOCAL, IPCTL_DEFTTL, IPCTL_FORWARDING,
   IPCTL_HOSTZEROBROADCAST, IPCTL_LOWPORTMAX, IPCTL_LOWPORTMIN, IPCTL_MAXFRAGPACKETS, IPCTL_RANDOMID,
   IPCTL_SENDREDIRECTS, IPCTL_STATS, type Ipstat,
 } from './ip_var.ts';
@@ -153,6 +153,8 @@ function netinet_sysctl(k: Kernel, st: InetState): void {
     'Default TTL for an INET datagram');
   tunable(k, ip, 'hostzerobroadcast', IPCTL_HOSTZEROBROADCAST, 0, 1, () => st.ip_hostzeroisbroadcast,
     (v) => { st.ip_hostzeroisbroadcast = v; }, 'All zeroes address is broadcast address');
+  tunable(k, ip, 'subnetsarelocal', IPCTL_SUBNETSARELOCAL, 0, 1, () => st.ip_subnetsarelocal,
+    (v) => { st.ip_subnetsarelocal = v; }, 'Whether logical subnets are considered local');
   /* Port ranges: NetBSD's sysctl_net_inet_ip_ports keeps min < max inside 0..65535. */
   mkint(k, ip, {
     name: 'anonportmin', num: IPCTL_ANONPORTMIN, type: CTLTYPE_INT, flags: CTLFLAG_READWRITE,

@@ -86,7 +86,7 @@ import {
   TCPTV_REXMTMAX, tcp_canceltimers,
 } from './tcp_timer.ts';
 import {
-  in_localaddr, tcp_close, tcp_drop, tcp_established, tcp_mss_from_peer, tcp_new_iss, tcp_rcvseqinit, tcp_respond,
+  in_localaddr, tcp_close, tcp_drop, tcp_established, tcp_msl_remote, tcp_mss_from_peer, tcp_new_iss, tcp_rcvseqinit, tcp_respond,
   tcp_optlen, tcp_segsize, tcp_sendseqinit, tcpipqent_alloc,
 } from './tcp_subr.ts';
 import { tcp_output } from './tcp_output.ts';
@@ -223,6 +223,11 @@ export function tcp_xmit_timer(ts: TcpState, tp: Tcpcb, rtt: number): void {
   } else {
     tp.t_srtt = rtt << TCP_RTT_SHIFT;
     tp.t_rttvar = rtt << 3;
+  }
+  /* MSLT's local_by_rtt: a "local" peer that turns out to be far away is promoted to remote (t_srtt in 1/32 ticks, as NetBSD compares it). */
+  if (ts.tcp_rttlocal !== 0 && ts.tcp_msl_enable !== 0 && tp.t_srtt > ts.tcp_msl_remote_threshold &&
+      tp.t_msl < tcp_msl_remote(ts)) {
+    tp.t_msl = tcp_msl_remote(ts);
   }
   tp.t_rtton = false;
   tp.t_rtttime = 0;

@@ -25,7 +25,7 @@ import { ifnet_of, type Ifnet } from '../libnet/if.ts';
 import { rt_getmtu } from '../libnet/route.ts';
 import { IFF_LOOPBACK } from '../../../include/if.ts';
 import { EHOSTDOWN, EHOSTUNREACH, EMSGSIZE, ENETDOWN, ENETUNREACH, ENOBUFS } from '../../../include/errno.ts';
-import { IN_CLASSA, IN_CLASSB, IPPROTO_TCP, in_addr_read, in_addr_write } from './in.ts';
+import { INADDR_LOOPBACK, IN_CLASSA, IN_CLASSB, IPPROTO_TCP, in_addr_read, in_addr_write } from './in.ts';
 import { in4_cksum_phdr } from './in_cksum.ts';
 import { IP_HDR_LEN, IP_SRC_OFF, IP_DST_OFF, IP_LEN_OFF } from './ip.ts';
 import { PR_SLOWHZ } from './ip_var.ts';
@@ -222,10 +222,11 @@ export function tcp_rcvseqinit(tp: Tcpcb): void {
 /* ------------------------------------------------------------- MSS */
 
 /**
- * in_localaddr: is faddr "local" (NetBSD's in_localaddr with
- * net.inet.ip.subnetsarelocal 1)?  In the network of a configured
- * address, under the classful mask of that address or its own mask when
- * that is shorter.  Used for init_win_local.
+ * in_localaddr: is faddr "local" (NetBSD's in_localaddr)?  In the network
+ * of a configured address: with net.inet.ip.subnetsarelocal 1 (the
+ * default) under the classful mask of that address ANDed with its own
+ * mask, so 10.1.2.3/24 makes all of 10/8 local; with 0 under its own mask
+ * only.  lo0 counts for 127/8 only.  Used for init_win_local and MSLT.
  */
 export function in_localaddr(st: InetState, faddr: number): boolean {
   const h = st.in_ifaddrhead;
@@ -233,8 +234,8 @@ export function in_localaddr(st: InetState, faddr: number): boolean {
     const ia = h[i]!;
     if ((ia.ifa_ifp.if_flags & IFF_LOOPBACK) !== 0 && (faddr >>> 24) !== 127) continue;
     const a = ia.ia_addr;
-    const classful = IN_CLASSA(a) ? 0xff000000 : IN_CLASSB(a) ? 0xffff0000 : 0xffffff00;
-    const mask = (classful & ia.ia_subnetmask) >>> 0;
+    let mask = ia.ia_subnetmask;
+    if (st.ip_subnetsarelocal !== 0) mask = ((IN_CLASSA(a) ? 0xff000000 : IN_CLASSB(a) ? 0xffff0000 : 0xffffff00) & mask) >>> 0;
     if (((faddr & mask) >>> 0) === ((a & mask) >>> 0)) return true;
   }
   return false;
@@ -322,16 +323,69 @@ export function tcp_segsize(tp: Tcpcb): number {
   return size;
 }
 
+/* ------------------------------------------------- MSL Truncation */
+
+/** MSL of each MSLT class in slow ticks, from the sysctls; 0 means NetBSD's TCPTV_MSL-based default. */
+export function tcp_msl_loop(ts: TcpState): number {
+  return ts.tcp_msl_loop > 0 ? ts.tcp_msl_loop : TCPTV_MSL >> 2;
+}
+export function tcp_msl_local(ts: TcpState): number {
+  return ts.tcp_msl_local > 0 ? ts.tcp_msl_local : TCPTV_MSL >> 1;
+}
+export function tcp_msl_remote(ts: TcpState): number {
+  return ts.tcp_msl_remote > 0 ? ts.tcp_msl_remote : TCPTV_MSL;
+}
+
+/* VTW's class numbers, which are also what the PCB listing reports. */
+export const MSLT_CLASSLESS = 0;
+export const MSLT_REMOTE = 1;
+export const MSLT_LOCAL = 2;
+export const MSLT_LOOPBACK = 3;
+export const mslt_class_names: readonly string[] = ['classless', 'remote', 'local', 'loopback'];
+
+/**
+ * tcp_msl_classify: the MSL a connection from laddr to faddr gets
+ * (NetBSD's tcp_established rules, vtw-mslt.md 1.2): loopback when the
+ * local address is exactly 127.0.0.1 (the remote one is not examined),
+ * local with local_by_rtt or when faddr is in_localaddr, else remote.  The
+ * remote MSL applies even with MSLT off.
+ */
+export function tcp_msl_classify(ts: TcpState, laddr: number, faddr: number): number {
+  if (ts.tcp_msl_enable !== 0) {
+    if (laddr === INADDR_LOOPBACK) return tcp_msl_loop(ts);
+    if (ts.tcp_rttlocal !== 0 || in_localaddr(ts.st, faddr)) return tcp_msl_local(ts);
+  }
+  return tcp_msl_remote(ts);
+}
+
+/**
+ * msl_to_class: the MSLT class of an MSL under the current sysctls
+ * (NetBSD's vtw msl_to_class): classless with MSLT off, else the shortest
+ * class whose MSL covers it.
+ */
+export function msl_to_class(ts: TcpState, msl: number): number {
+  if (ts.tcp_msl_enable === 0) return MSLT_CLASSLESS;
+  if (msl <= tcp_msl_loop(ts)) return MSLT_LOOPBACK;
+  if (msl <= tcp_msl_local(ts)) return MSLT_LOCAL;
+  return MSLT_REMOTE;
+}
+
+/** The MSL (slow ticks) of an MSLT class under the current sysctls. */
+export function class_to_msl(ts: TcpState, cls: number): number {
+  return cls === MSLT_LOOPBACK ? tcp_msl_loop(ts) : cls === MSLT_LOCAL ? tcp_msl_local(ts) : tcp_msl_remote(ts);
+}
+
 /**
  * tcp_established: the connection enters ESTABLISHED (both the active and
- * the passive open come here).  The keepalive timer now counts idleness.
- * The MSL Truncation seam: NetBSD classifies the peer (loopback / local /
- * remote) here and sets t_msl; this issue keeps the template's t_msl, and
- * the next one (MSLT) replaces this line.
+ * the passive open come here).  The keepalive timer now counts idleness,
+ * and MSL Truncation classifies the peer: t_msl decides how long
+ * TIME_WAIT will last (2 * t_msl).
  */
 export function tcp_established(tp: Tcpcb): void {
   tp.t_state = TCPS_ESTABLISHED;
   TCP_TIMER_ARM(tp, TCPT_KEEP, tp.t_keepidle);
+  const inp = tp.t_inpcb;
+  tp.t_msl = tcp_msl_classify(tcp_of(tp.t_kernel), inp.inp_laddr, inp.inp_faddr);
 }
 
 /* --------------------------------------------------------- responses */

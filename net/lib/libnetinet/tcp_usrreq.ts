@@ -40,7 +40,7 @@ import { ip_ctloutput } from './ip_output.ts';
 import { PR_SLOWHZ } from './ip_var.ts';
 import {
   TCPS_CLOSE_WAIT, TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_FIN_WAIT_1, TCPS_FIN_WAIT_2, TCPS_LAST_ACK, TCPS_LISTEN,
-  TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_HAVEESTABLISHED, tcpstates,
+  TCPS_SYN_RECEIVED, TCPS_SYN_SENT, TCPS_HAVEESTABLISHED, TCPS_TIME_WAIT, tcpstates,
 } from './tcp_fsm.ts';
 import {
   TCP_CONGCTL, TCP_INFO, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINIT, TCP_KEEPINTVL, TCP_MAXSEG, TCP_MD5SIG, TCP_NODELAY,
@@ -52,7 +52,10 @@ import {
   type Tcpcb, type TcpState,
 } from './tcp_var.ts';
 import { TCP_TIMER_ARM, TCP_TIMER_ISARMED } from './tcp_timer.ts';
-import { tcp_close, tcp_drop, tcp_new_iss, tcp_newtcpcb, tcp_segsize, tcp_sendseqinit } from './tcp_subr.ts';
+import {
+  msl_to_class, mslt_class_names, tcp_close, tcp_drop, tcp_new_iss, tcp_newtcpcb, tcp_segsize, tcp_sendseqinit,
+} from './tcp_subr.ts';
+import { callout_remaining } from '../../../librump/rumpkern/kern_timeout.ts';
 import { tcp_output } from './tcp_output.ts';
 import { tcp_request_r_scale } from './tcp_input.ts';
 import { TCP_CONGCTL_NAMES, tcp_congctl_lookup } from './tcp_congctl.ts';
@@ -468,8 +471,14 @@ export interface TcpPcbInfo {
   /** Bytes queued for the user (Recv-Q) and not yet acknowledged by the peer (Send-Q). */
   recvq: number;
   sendq: number;
-  /** TIME_WAIT and the like: seconds until the 2MSL timer ends it, else -1. */
+  /** '2msl' while the 2MSL timer runs (TIME_WAIT, or FIN_WAIT_2 idling), else ''. */
   timer: string;
+  /** The MSLT class of the connection's MSL: 'loopback', 'local', 'remote' or 'classless' (MSLT off). */
+  msl_class: string;
+  /** In TIME_WAIT: milliseconds until it ends; else -1. */
+  tw_remaining_ms: number;
+  /** A Vestigial Time-Wait entry (no socket, inpcb or tcpcb left), not a full PCB. */
+  vestigial: boolean;
 }
 
 /** tcp_pcblist: every TCP PCB of k, as net.inet.tcp.pcblist gives netstat. */
@@ -490,6 +499,10 @@ export function tcp_pcblist(k: Kernel): TcpPcbInfo[] {
       recvq: so.so_rcv.sb_cc,
       sendq: so.so_snd.sb_cc,
       timer: tp !== null && TCP_TIMER_ISARMED(tp, TCPT_2MSL) ? '2msl' : '',
+      msl_class: tp !== null ? mslt_class_names[msl_to_class(ts, tp.t_msl)]! : '',
+      tw_remaining_ms: tp !== null && tp.t_state === TCPS_TIME_WAIT
+        ? Math.floor(callout_remaining(tp.t_timer[TCPT_2MSL]!) * 1000 / k.hz) : -1,
+      vestigial: false,
     });
   }
   return out;
@@ -626,13 +639,13 @@ export function tcp_sysctl_setup(k: Kernel): void {
   rwint(k, `${t}.ecn`, 'enable', CTL_CREATE, 0, 1, () => ts.tcp_do_ecn, (v) => { ts.tcp_do_ecn = v; }, 'Enable TCP Explicit Congestion Notification (not implemented: no effect)');
   rwint(k, `${t}.ecn`, 'maxretries', CTL_CREATE, 0, 16, () => ts.tcp_ecn_maxretries, (v) => { ts.tcp_ecn_maxretries = v; }, 'Number of times to retry ECN setup before disabling ECN on the connection');
 
-  mkdir(k, t, 'mslt', CTL_CREATE, 'TCP MSL truncation (next issue: no effect yet)');
+  mkdir(k, t, 'mslt', CTL_CREATE, 'TCP MSL truncation');
   const ml = `${t}.mslt`;
   rwint(k, ml, 'enable', CTL_CREATE, -0x80000000, 0x7fffffff, () => ts.tcp_msl_enable, (v) => { ts.tcp_msl_enable = v; }, 'Enable TIME_WAIT truncation');
-  rwint(k, ml, 'loopback', CTL_CREATE, -0x80000000, 0x7fffffff, () => ts.tcp_msl_loop, (v) => { ts.tcp_msl_loop = v; }, 'MSL value to use for loopback connections');
-  rwint(k, ml, 'local', CTL_CREATE, -0x80000000, 0x7fffffff, () => ts.tcp_msl_local, (v) => { ts.tcp_msl_local = v; }, 'MSL value to use for local connections');
-  rwint(k, ml, 'remote', CTL_CREATE, -0x80000000, 0x7fffffff, () => ts.tcp_msl_remote, (v) => { ts.tcp_msl_remote = v; }, 'MSL value to use for remote connections');
-  rwint(k, ml, 'remote_threshold', CTL_CREATE, -0x80000000, 0x7fffffff, () => ts.tcp_msl_remote_threshold, (v) => { ts.tcp_msl_remote_threshold = v; }, 'RTT estimate value to promote local to remote');
+  rwint(k, ml, 'loopback', CTL_CREATE, 0, 0x7fffffff, () => ts.tcp_msl_loop, (v) => { ts.tcp_msl_loop = v; }, 'MSL value to use for loopback connections');
+  rwint(k, ml, 'local', CTL_CREATE, 0, 0x7fffffff, () => ts.tcp_msl_local, (v) => { ts.tcp_msl_local = v; }, 'MSL value to use for local connections');
+  rwint(k, ml, 'remote', CTL_CREATE, 0, 0x7fffffff, () => ts.tcp_msl_remote, (v) => { ts.tcp_msl_remote = v; }, 'MSL value to use for remote connections');
+  rwint(k, ml, 'remote_threshold', CTL_CREATE, 0, 0x7fffffff, () => ts.tcp_msl_remote_threshold, (v) => { ts.tcp_msl_remote_threshold = v; }, 'RTT estimate value to promote local to remote');
 }
 
 /** tcp_drop for a user (NetBSD's net.inet.tcp.drop): abort the connection with this 4-tuple. */
