@@ -8,7 +8,7 @@
  * ephemeral ports, and the EADDRINUSE / SO_REUSEADDR / SO_REUSEPORT rules.
  */
 import { describe, it, expect } from 'vitest';
-import { EADDRINUSE } from '../include/errno.ts';
+import { EADDRINUSE, ECONNRESET } from '../include/errno.ts';
 import {
   AF_INET, SHUT_WR, SO_DEBUG, SO_ERROR, SO_REUSEADDR, SO_REUSEPORT, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
 } from '../include/socket.ts';
@@ -228,7 +228,7 @@ describe('TCP closing timers', () => {
 });
 
 describe('TCP listen backlog and non-blocking connect', () => {
-  it('a full backlog drops SYNs (tcps_listendrop); kern.somaxconn clips listen(2); the SYN retransmit gets in later', async () => {
+  it('a full backlog: handshakes beyond 3/2 of it are reset (sc_aborted), SYNs are dropped (tcps_listendrop); kern.somaxconn clips listen(2); the SYN retransmit gets in later', async () => {
     const p = await pair();
     await sysctl(p.b, 'kern.somaxconn', 1);
     const ls = await p.b.sys.socket(AF_INET, SOCK_STREAM);
@@ -239,11 +239,20 @@ describe('TCP listen backlog and non-blocking connect', () => {
     for (let i = 0; i < 3; i++) cs.push(await p.a.sys.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK));
     for (const c of cs) await expectErr(p.a.sys.connect(c, sin('10.0.0.2', 80)), 'EINPROGRESS');
     await p.L.w.advance(50);
-    /* qlimit 1: sonewconn takes connections while q0 + q <= 3/2, so two. */
-    expect(pcbs(p.a).map((x) => x.state).sort()).toEqual(['ESTABLISHED', 'ESTABLISHED', 'SYN_SENT']);
+    /* All three SYNs enter the SYN cache; qlimit 1 lets sonewconn take two (q0 + q <= 3/2); the third, established on the client side, is reset. */
+    expect(pcbs(p.a).map((x) => x.state).sort()).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+    expect(tcpstat_read(p.b).tcps_sc_aborted).toBe(1);
+    const errs = await Promise.all(cs.map((c) => p.a.sys.getsockopt(c, SOL_SOCKET, SO_ERROR)));
+    expect(errs.filter((e) => e === ECONNRESET).length).toBe(1);
+    /* Two connections wait in the queue (over the limit of 1): a new SYN is dropped... */
+    const d = await p.a.sys.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+    await expectErr(p.a.sys.connect(d, sin('10.0.0.2', 80)), 'EINPROGRESS');
+    await p.L.w.advance(50);
     expect(tcpstat_read(p.b).tcps_listendrop).toBe(1);
+    expect(pcbs(p.a).map((x) => x.state).sort()).toEqual(['ESTABLISHED', 'ESTABLISHED', 'SYN_SENT']);
+    /* ...and its retransmission gets in once accept(2) makes room. */
     await p.b.sys.accept(ls);
-    await until(p.L.w, () => pcbs(p.a).every((x) => x.state === 'ESTABLISHED'), 5000);
+    await until(p.L.w, () => pcbs(p.a).every((x) => x.state === 'ESTABLISHED') && pcbs(p.a).length === 3, 5000);
   });
 
   it('non-blocking connect: EINPROGRESS, then POLLOUT with SO_ERROR 0, or ECONNREFUSED from a closed port', async () => {

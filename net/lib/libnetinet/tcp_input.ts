@@ -76,7 +76,7 @@ import {
 } from './tcp_fsm.ts';
 import { SEQ_ADD, SEQ_GT, SEQ_LEQ, SEQ_LT, SEQ_SUB, TSTMP_GEQ, TSTMP_LT } from './tcp_seq.ts';
 import {
-  TA_DROP, TA_INPUT, TCPT_2MSL, TCPT_KEEP, TCPT_PERSIST, TCPT_REXMT, TF_ACKNOW, TF_NODELAY, TF_NOOPT,
+  TA_DROP, TA_INPUT, TCPT_2MSL, TCPT_PERSIST, TCPT_REXMT, TF_ACKNOW, TF_NODELAY, TF_NOOPT,
   TF_RCVD_SCALE, TF_RCVD_TSTMP, TF_REQ_SCALE, TF_REQ_TSTMP, TF_SACK_PERMIT, TF_SYN_REXMT, TF_WILL_SACK,
   TCP_INITIAL_WINDOW, TCP_RTT_SHIFT, TCP_SACK_ENABLED, TCP_TIMESTAMP, intotcpcb, ppsratecheck, tcp_now,
   tcprexmtthresh, type TcpOptInfo, type Tcpcb, type TcpState,
@@ -86,13 +86,14 @@ import {
   TCPTV_REXMTMAX, tcp_canceltimers,
 } from './tcp_timer.ts';
 import {
-  in_localaddr, tcp_close, tcp_drop, tcp_established, tcp_msl_remote, tcp_mss_from_peer, tcp_new_iss, tcp_rcvseqinit, tcp_respond,
-  tcp_optlen, tcp_segsize, tcp_sendseqinit, tcpipqent_alloc,
+  in_localaddr, tcp_close, tcp_drop, tcp_established, tcp_msl_remote, tcp_mss_from_peer, tcp_rcvseqinit, tcp_respond,
+  tcp_optlen, tcp_segsize, tcpipqent_alloc,
 } from './tcp_subr.ts';
 import { tcp_output } from './tcp_output.ts';
 import { tcp_del_sackholes, tcp_new_dsack, tcp_sack_option } from './tcp_sack.ts';
 import { tcp_trace } from './tcp_debug.ts';
 import { TcpQent } from './tcp_var.ts';
+import { SC_ABORT, SC_NONE, syn_cache_add, syn_cache_get, syn_cache_reset } from './tcp_syncache.ts';
 
 function rd16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -589,52 +590,42 @@ export function tcp_input(m0: Mbuf, iphlen: number, _proto: number): void {
     /* -------------------------------------------------- LISTEN */
     if ((so.so_options & SO_ACCEPTCONN) !== 0) {
       if ((flags & TH_RST) !== 0) {
+        syn_cache_reset(ts, src, sport, dst, dport, seq);
         act = ACT_DROP;
         break;
       }
       if ((flags & TH_ACK) !== 0) {
-        /* An ACK for a connection we have no state for (NetBSD: not in the SYN cache). */
-        stat.tcps_badsyn++;
-        act = ACT_DROPWITHRESET_RATELIM;
-        break;
+        /* The ACK that may complete a handshake the SYN cache holds. */
+        const r = syn_cache_get(ts, tp, so, src, sport, dst, dport, seq, ack);
+        if (typeof r === 'number') {
+          if (r === SC_NONE) {
+            stat.tcps_badsyn++;
+            act = ACT_DROPWITHRESET_RATELIM;
+          } else {
+            act = r === SC_ABORT ? ACT_DROPWITHRESET : ACT_DROP;
+          }
+          break;
+        }
+        tp = r;
+        so = tp.t_inpcb.inp_socket;
+        ostate = TCPS_SYN_RECEIVED;
+      } else {
+        if ((flags & TH_SYN) === 0) {
+          act = ACT_DROP;
+          break;
+        }
+        /* RFC 1122 4.2.3.10: no connections from broadcast/multicast/unspecified sources, nor to ourselves through the listener. */
+        if (IN_MULTICAST(src) || src === INADDR_ANY || src === INADDR_BROADCAST || (src === dst && sport === dport) ||
+            in_broadcast(st, src, rcvif)) {
+          stat.tcps_badsyn++;
+          act = ACT_DROP;
+          break;
+        }
+        /* LISTEN + SYN (RFC 9293 3.10.7.2) goes to the SYN cache; data and FIN in the SYN are not kept. */
+        syn_cache_add(ts, tp, so, src, sport, dst, dport, seq, win, opti, rcvif);
+        m_freem(m);
+        return;
       }
-      if ((flags & TH_SYN) === 0) {
-        act = ACT_DROP;
-        break;
-      }
-      /* RFC 1122 4.2.3.10: no connections from broadcast/multicast/unspecified sources, nor to ourselves through the listener. */
-      if (IN_MULTICAST(src) || src === INADDR_ANY || src === INADDR_BROADCAST || (src === dst && sport === dport)) {
-        stat.tcps_badsyn++;
-        act = ACT_DROP;
-        break;
-      }
-      tp = tcp_listen_input(ts, tp, so, src, sport, dst, dport);
-      if (tp === null) {
-        act = ACT_DROP;
-        break;
-      }
-      so = tp.t_inpcb.inp_socket;
-      ostate = TCPS_LISTEN;
-      /* LISTEN + SYN (RFC 9293 3.10.7.2): take the peer's ISN and options, choose ours, answer SYN-ACK. */
-      tcp_synopts(ts, tp, opti);
-      tp.request_r_scale = tcp_request_r_scale(ts, tp);
-      tp.irs = seq;
-      tp.iss = tcp_new_iss(tp);
-      tcp_sendseqinit(tp);
-      tcp_rcvseqinit(tp);
-      tp.snd_wnd = win;
-      tp.max_sndwnd = win;
-      tp.snd_wl1 = seq;
-      tp.snd_wl2 = tp.iss;
-      tp.t_flags |= TF_ACKNOW;
-      tp.t_state = TCPS_SYN_RECEIVED;
-      TCP_TIMER_ARM(tp, TCPT_KEEP, tp.t_keepinit);
-      stat.tcps_accepts++;
-      tcp_trace(TA_INPUT, ostate, tp, oseq, ack, oflags, otlen, win);
-      /* Data and FIN in the SYN are not queued: the peer sends them again once we acknowledge only the SYN. */
-      tcp_output(tp);
-      m_freem(m);
-      return;
     }
 
     /* A connection: it has been heard from. */
@@ -1192,21 +1183,16 @@ export function tcp_request_r_scale(ts: TcpState, tp: Tcpcb): number {
 }
 
 /**
- * tcp_listen_input: a SYN for listener tp (on socket so): make the new
- * connection's socket on the listener's incomplete queue (sonewconn, which
+ * tcp_listen_input: the handshake the SYN cache held has completed: make
+ * the connection's socket on the listener's queue (sonewconn, which
  * refuses beyond 3/2 of the backlog: kern.somaxconn bounds it), give its
- * PCB the 4-tuple and the listener's TCP settings, and return its tcpcb in
- * LISTEN.  Null when the backlog is full.  The SYN cache (next issue)
- * replaces this: it answers the SYN without a socket and makes one only
- * when the handshake completes.
+ * PCB the 4-tuple and the listener's TCP settings, and return its tcpcb.
+ * Null when the backlog is full.  syn_cache_get fills in the rest.
  */
-function tcp_listen_input(ts: TcpState, ltp: Tcpcb, lso: Socket, src: number, sport: number, dst: number,
+export function tcp_listen_input(ts: TcpState, ltp: Tcpcb, lso: Socket, src: number, sport: number, dst: number,
   dport: number): Tcpcb | null {
   const so = sonewconn(lso, false);
-  if (so === null) {
-    ts.tcpstat.tcps_listendrop++;
-    return null;
-  }
+  if (so === null) return null;
   const inp = sotoinpcb(so)!;
   const tp = intotcpcb(inp)!;
   const linp = ltp.t_inpcb;

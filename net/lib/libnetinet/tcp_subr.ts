@@ -29,7 +29,10 @@ import { INADDR_LOOPBACK, IN_CLASSA, IN_CLASSB, IPPROTO_TCP, in_addr_read, in_ad
 import { in4_cksum_phdr } from './in_cksum.ts';
 import { IP_HDR_LEN, IP_SRC_OFF, IP_DST_OFF, IP_LEN_OFF } from './ip.ts';
 import { PR_SLOWHZ } from './ip_var.ts';
-import { PRC_HOSTDEAD, PRC_IS_REDIRECT, PRC_MSGSIZE, PRC_NCMDS, PRC_QUENCH, inetctlerrmap } from './icmp_var.ts';
+import {
+  PRC_HOSTDEAD, PRC_IS_REDIRECT, PRC_MSGSIZE, PRC_NCMDS, PRC_QUENCH, PRC_UNREACH_HOST, PRC_UNREACH_NET, PRC_UNREACH_PORT,
+  PRC_UNREACH_PROTOCOL, inetctlerrmap,
+} from './icmp_var.ts';
 import type { IcmpCtlCtx, InetState } from './in_var.ts';
 import { inet_of, rt_ifnet } from './in_var.ts';
 import {
@@ -39,7 +42,8 @@ import { ip_output } from './ip_output.ts';
 import {
   TCP_HDR_LEN, TCP_MAXWIN, TCPOLEN_TSTAMP_APPA, TCPOPT_TSTAMP_HDR, TH_ACK, TH_RST, tcp_hdr_write,
 } from './tcp.ts';
-import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_HAVERCVDSYN, TCPS_SYN_SENT } from './tcp_fsm.ts';
+import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_HAVERCVDSYN, TCPS_LISTEN, TCPS_SYN_SENT } from './tcp_fsm.ts';
+import { syn_cache_cleanup, syn_cache_unreach } from './tcp_syncache.ts';
 import { SEQ_LT, SEQ_GEQ } from './tcp_seq.ts';
 import {
   TA_RESPOND, TCPT_KEEP, TF_NOOPT, TF_RCVD_TSTMP, TF_REQ_SCALE, TF_REQ_TSTMP, TCP_RTT_SHIFT, TCP_TIMESTAMP,
@@ -130,6 +134,7 @@ export function tcp_close(tp: Tcpcb): void {
   const inp = tp.t_inpcb;
   const so = inp.inp_socket;
   tcp_trace_user(tp, tp.t_state, 'close');
+  if (tp.t_state === TCPS_LISTEN) syn_cache_cleanup(ts, tp);
   tcp_freeq(ts, tp);
   ts.sackops.tcp_free_sackholes(tp);
   tcp_canceltimers(tp);
@@ -536,7 +541,13 @@ export function tcp_ctlinput(cmd: number, sa: Uint8Array, ctx: unknown): void {
   const laddr = in_addr_read(b, qip + IP_SRC_OFF);
   const seq = in_addr_read(b, qth + 4);
   const inp = in_pcblookup_connect(ts.tcbtable, faddr, fport, laddr, lport);
-  if (inp === null) return;
+  if (inp === null) {
+    /* Perhaps a SYN,ACK of a half-open connection: a hard error ends it (RFC 1122 4.2.3.9). */
+    if (cmd === PRC_UNREACH_HOST || cmd === PRC_UNREACH_NET || cmd === PRC_UNREACH_PORT || cmd === PRC_UNREACH_PROTOCOL) {
+      syn_cache_unreach(ts, laddr, lport, faddr, fport, seq);
+    }
+    return;
+  }
   const tp = intotcpcb(inp);
   if (tp === null || SEQ_LT(seq, tp.snd_una) || !SEQ_LT(seq, tp.snd_max)) return;
   if (cmd === PRC_MSGSIZE || errno === EMSGSIZE) {

@@ -47,7 +47,7 @@ import {
   TCPCTL_ACK_ON_PUSH, TCPCTL_ACKDROPRATELIMIT, TCPCTL_COMPAT_42, TCPCTL_CWM, TCPCTL_CWM_BURSTSIZE, TCPCTL_DEBUG,
   TCPCTL_DEBX, TCPCTL_DELACK_TICKS, TCPCTL_INIT_WIN, TCPCTL_INIT_WIN_LOCAL, TCPCTL_KEEPCNT, TCPCTL_KEEPIDLE,
   TCPCTL_KEEPINTVL, TCPCTL_LOG_REFUSED, TCPCTL_LOOPBACKCKSUM, TCPCTL_MSL, TCPCTL_MSS_IFMTU, TCPCTL_MSSDFLT,
-  TCPCTL_RECVSPACE, TCPCTL_RFC1323, TCPCTL_RSTPPSLIMIT, TCPCTL_SENDSPACE, TCPCTL_SLOWHZ, TCPCTL_STATS,
+  TCPCTL_RECVSPACE, TCPCTL_RFC1323, TCPCTL_RSTPPSLIMIT, TCPCTL_SENDSPACE, TCPCTL_SLOWHZ, TCPCTL_STATS, TCPCTL_SYN_BUCKET_LIMIT, TCPCTL_SYN_CACHE_LIMIT,
   TCPCTL_TSTAMP, TCPCTL_WSCALE, TCPT_2MSL, TCPT_KEEP, TF_NODELAY, TCP_RTT_SHIFT, Tcpstat, intotcpcb, tcp_of,
   type Tcpcb, type TcpState,
 } from './tcp_var.ts';
@@ -601,6 +601,9 @@ export function tcp_sysctl_setup(k: Kernel): void {
   f('recvbuf_inc', CTL_CREATE, 'tcp_autorcvbuf_inc', 1, 0x7fffffff, 'Incrementor step size of automatic receive buffer');
   f('recvbuf_max', CTL_CREATE, 'tcp_autorcvbuf_max', 1, 0x7fffffff, 'Max size of automatic receive buffer');
   f('local_by_rtt', CTL_CREATE, 'tcp_rttlocal', 0, 1, 'Use RTT estimator to decide which hosts are local');
+  f('syn_cache_limit', TCPCTL_SYN_CACHE_LIMIT, 'tcp_syn_cache_limit', 1, 1 << 24, 'Maximum number of entries in the TCP compressed state engine');
+  f('syn_bucket_limit', TCPCTL_SYN_BUCKET_LIMIT, 'tcp_syn_bucket_limit', 1, 1 << 24, 'Maximum number of entries per hash bucket in the TCP compressed state engine');
+  roint(k, t, 'syn_cache_count', CTL_CREATE, () => ts.syn_cache.count, 'Half-open connections in the SYN cache (ours)');
   f('debug_size', CTL_CREATE, 'tcp_ndebug', 1, 1 << 20, 'Entries of the SO_DEBUG trace ring (ours; NetBSD: TCP_NDEBUG)');
   mk(k, t, {
     name: 'iss_force', type: CTLTYPE_QUAD, flags: CTLFLAG_READWRITE,

@@ -28,6 +28,7 @@ import { PR_SLOWHZ } from './ip_var.ts';
 import { TCPS_CLOSED } from './tcp_fsm.ts';
 import { TCP_MSS } from './tcp.ts';
 import { TcpIss } from './tcp_seq.ts';
+import { SynCache, TCP_SYN_BUCKET_LIMIT, TCP_SYN_CACHE_LIMIT } from './tcp_syncache.ts';
 
 /* ------------------------------------------------ socket options (tcp.h) */
 
@@ -558,6 +559,11 @@ export class TcpState {
   tcp_reass_maxqueuelen = 512;
   /** Persist: give up after this much silence (slow ticks), NetBSD's tcp_maxpersistidle (TCPTV_KEEP_IDLE). */
   tcp_maxpersistidle = 120 * 60 * PR_SLOWHZ;
+
+  /** The SYN cache (tcp_syncache.ts) and its bounds (net.inet.tcp.syn_cache_limit, syn_bucket_limit). */
+  readonly syn_cache = new SynCache();
+  tcp_syn_cache_limit = TCP_SYN_CACHE_LIMIT;
+  tcp_syn_bucket_limit = TCP_SYN_BUCKET_LIMIT;
 
   /* Rate limits (ppsratecheck). */
   readonly rst_rate = new PpsRate();
