@@ -64,6 +64,12 @@ export interface RumpInitOptions {
   verbose?: boolean;
   /** Overrides the host's _RUMPUSER_HOSTNAME. */
   hostname?: string;
+  /**
+   * sysctl values set once every component has initialised, before the
+   * kernel runs (NetBSD's /etc/sysctl.conf at boot), e.g.
+   * { 'net.inet.tcp.vtw.enable': 1 }.  A bad name or value fails the boot.
+   */
+  sysctls?: Readonly<Record<string, number | string | bigint>>;
 }
 
 export type KernelState = 'booting' | 'running' | 'halting' | 'halted' | 'panicked';
@@ -359,6 +365,13 @@ export async function rump_init(opts: RumpInitOptions): Promise<Kernel> {
           throw new Error(`rump_init: component ${c.name} failed at ${level}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
         }
         if (!k.components.includes(c.name)) k.components.push(c.name);
+      }
+    }
+    for (const [name, value] of Object.entries(opts.sysctls ?? {})) {
+      try {
+        k.sysctl.set(name, value);
+      } catch (e) {
+        throw new Error(`rump_init: sysctl ${name}=${String(value)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
     }
     k.state = 'running';
