@@ -5,6 +5,7 @@
 
 export const SYS_read = 3;
 export const SYS_write = 4;
+export const SYS_open = 5;
 export const SYS_close = 6;
 export const SYS_getpid = 20;
 export const SYS_dup = 41;
@@ -36,6 +37,9 @@ export const O_ACCMODE = 0x0003;
 export const O_NONBLOCK = 0x0004;
 export const O_APPEND = 0x0008;
 export const O_ASYNC = 0x0040;
+export const O_CREAT = 0x0200;
+export const O_TRUNC = 0x0400;
+export const O_EXCL = 0x0800;
 export const O_CLOEXEC = 0x00400000;
 export const O_NOSIGPIPE = 0x01000000;
 export const FREAD = 0x0001;

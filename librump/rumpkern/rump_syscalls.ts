@@ -21,7 +21,7 @@ import { KernelPanic } from './subr_prf.ts';
 import { EINTR, EINVAL, ENOSYS, ENXIO, ESRCH, SyscallError } from '../../include/errno.ts';
 import {
   SYS___fstat50, SYS___socket30, SYS___sysctl, SYS_bind, SYS_close, SYS_connect, SYS_dup, SYS_dup2, SYS_fcntl,
-  SYS_getpeername, SYS_getpid, SYS_getsockname, SYS_getsockopt, SYS_ioctl, SYS_listen, SYS_paccept, SYS_pipe2,
+  SYS_getpeername, SYS_getpid, SYS_getsockname, SYS_getsockopt, SYS_ioctl, SYS_listen, SYS_open, SYS_paccept, SYS_pipe2,
   SYS_poll, SYS_read, SYS_reboot, SYS_recvfrom, SYS_recvmsg, SYS_sendmsg, SYS_sendto, SYS_setsockopt,
   SYS_shutdown, SYS_socketpair, SYS_write, SYS_sendmmsg, SYS_recvmmsg, type PollFd, type Stat,
 } from '../../include/syscall.ts';
@@ -111,6 +111,11 @@ export class RumpSys {
   async write(fd: number, data: Uint8Array | string): Promise<number> {
     const buf = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     return (await this.call(SYS_write, 'write', { fd, buf })).rv0;
+  }
+
+  /** open(2) of a device node (/dev/NAME); flags are O_RDONLY/O_WRONLY/O_RDWR plus O_NONBLOCK, O_CLOEXEC... */
+  async open(path: string, flags = 0): Promise<number> {
+    return (await this.call(SYS_open, 'open', { path, flags })).rv0;
   }
 
   async close(fd: number): Promise<void> {

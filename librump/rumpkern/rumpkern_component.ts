@@ -1,7 +1,7 @@
 /*
  * The kernel core as a component: the kern.* sysctl nodes at KERN, the
  * console on init's fds 0-2 at POSTINIT, and the kernel's own syscalls
- * (descriptors, pipes, poll, sysctl, reboot) at SYSCALL.
+ * (descriptors, open of device nodes, pipes, poll, sysctl, reboot) at SYSCALL.
  */
 
 import type { Kernel, KernelComponent } from './rump.ts';
@@ -14,6 +14,7 @@ import { sys_read, sys_write, sys_ioctl } from './sys_generic.ts';
 import { sys_close, sys_dup, sys_dup2, sys_fcntl, sys_fstat } from './sys_descrip.ts';
 import { sys_poll } from './sys_select.ts';
 import { sys_pipe2 } from './sys_pipe.ts';
+import { sys_open } from './subr_devsw.ts';
 import type { SysctlName, SysctlValue } from './kern_sysctl.ts';
 import { EINVAL, ENFILE } from '../../include/errno.ts';
 import {
@@ -24,7 +25,7 @@ import {
 import {
   RB_AUTOBOOT, RB_HALT, RB_POWERDOWN,
   SYS___fstat50, SYS___sysctl, SYS_close, SYS_dup, SYS_dup2, SYS_fcntl, SYS_getpid, SYS_ioctl,
-  SYS_pipe2, SYS_poll, SYS_read, SYS_reboot, SYS_write,
+  SYS_open, SYS_pipe2, SYS_poll, SYS_read, SYS_reboot, SYS_write,
 } from '../../include/syscall.ts';
 import { printf } from './subr_prf.ts';
 
@@ -144,6 +145,7 @@ function sys_reboot(l: Lwp, uap: { howto: number }, _rv: Retval): number {
 const kern_syscalls: readonly (readonly [number, Sysent])[] = [
   [SYS_read, { name: 'read', call: sys_read }],
   [SYS_write, { name: 'write', call: sys_write }],
+  [SYS_open, { name: 'open', call: sys_open }],
   [SYS_close, { name: 'close', call: sys_close }],
   [SYS_getpid, { name: 'getpid', call: sys_getpid }],
   [SYS_dup, { name: 'dup', call: sys_dup }],
