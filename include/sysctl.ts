@@ -59,6 +59,8 @@ export const CTLFLAG_HEX = 0x00002000;
 
 /* As a node number: "pick one for me" (>= CREATE_BASE, unique per parent). */
 export const CTL_CREATE = -1;
+/* As the last element of a MIB: list the children of the node it names. */
+export const CTL_QUERY = -2;
 export const CREATE_BASE = 1024;
 
 /* Longest MIB, and the size of a name including C's terminating NUL. */
@@ -76,4 +78,17 @@ export function ctltypeName(type: number): string {
     case CTLTYPE_BOOL: return 'bool';
     default: return `type ${type}`;
   }
+}
+
+/**
+ * One child as CTL_QUERY lists it: NetBSD's struct sysctlnode, the fields
+ * a user program needs to walk the tree (sysctl -a) and to type a value it
+ * writes (sysctl -w).
+ */
+export interface SysctlQueryNode {
+  sysctl_name: string;
+  sysctl_num: number;
+  sysctl_type: CtlType;
+  sysctl_flags: number;
+  sysctl_desc: string;
 }

@@ -19,9 +19,9 @@ import {
 } from '../../include/errno.ts';
 import {
   CREATE_BASE, CTL_CREATE, CTL_DDB, CTL_DEBUG, CTL_EMUL, CTL_HW, CTL_KERN, CTL_MACHDEP,
-  CTL_MAXNAME, CTL_NET, CTL_PROC, CTL_SECURITY, CTL_USER, CTL_VENDOR, CTL_VFS, CTL_VM,
+  CTL_MAXNAME, CTL_NET, CTL_PROC, CTL_QUERY, CTL_SECURITY, CTL_USER, CTL_VENDOR, CTL_VFS, CTL_VM,
   CTLFLAG_HEX, CTLFLAG_PERMANENT, CTLFLAG_READWRITE, CTLTYPE_BOOL, CTLTYPE_INT, CTLTYPE_NODE,
-  CTLTYPE_QUAD, CTLTYPE_STRING, CTLTYPE_STRUCT, SYSCTL_NAMELEN, type CtlType,
+  CTLTYPE_QUAD, CTLTYPE_STRING, CTLTYPE_STRUCT, SYSCTL_NAMELEN, type CtlType, type SysctlQueryNode,
 } from '../../include/sysctl.ts';
 
 /** Any value a leaf can hold: int/bool/string/quad/struct. */
@@ -702,9 +702,29 @@ export class Sysctl {
    * whatever a hook refused with.
    */
   sysctl_dispatch(name: SysctlName, newValue?: unknown): SysctlDispatchResult {
+    if (typeof name !== 'string' && name.length > 0 && name[name.length - 1] === CTL_QUERY) {
+      return this.sysctl_query(name.slice(0, -1), newValue);
+    }
     const r = this.sysctl_locate(name);
     if (r.error !== 0) return { error: r.error };
     return this.sysctl_lookup(r.node!, newValue);
+  }
+
+  /**
+   * NetBSD's sysctl_query: the children of a directory, as plain data, so
+   * that a program on the far side of __sysctl can walk the tree.  ENOTDIR
+   * for a leaf; EPERM for an attempt to write.
+   */
+  sysctl_query(name: SysctlName, newValue?: unknown): SysctlDispatchResult {
+    if (newValue !== undefined) return { error: EPERM };
+    const r = this.sysctl_locate(name);
+    if (r.error !== 0) return { error: r.error };
+    const node = r.node!;
+    if (!node.isDirectory) return { error: ENOTDIR };
+    const kids: SysctlQueryNode[] = node._kids().map((c) => ({
+      sysctl_name: c.name, sysctl_num: c.num, sysctl_type: c.type, sysctl_flags: c.flags, sysctl_desc: c.description,
+    }));
+    return { error: 0, oldValue: kids };
   }
 
   /** Read a value; throws SyscallError. */

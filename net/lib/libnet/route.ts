@@ -45,50 +45,19 @@
 import { EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, EOPNOTSUPP, ESRCH } from '../../../include/errno.ts';
 import { RadixNodeHead, RN_MAXPLEN, rn_plen2mask, rn_valid_prefix } from './radix.ts';
 
-/* rt_flags (net/route.h, NetBSD's values). */
-/** Route usable; cleared when the entry leaves the table. */
-export const RTF_UP = 0x1;
-/** Destination is reached through a gateway (rt_gateway). */
-export const RTF_GATEWAY = 0x2;
-/** Host entry (a /32); a network route otherwise. */
-export const RTF_HOST = 0x4;
-/** Host or net unreachable: callers fail with EHOSTUNREACH / ENETUNREACH. */
-export const RTF_REJECT = 0x8;
-/** Created dynamically (by a redirect). */
-export const RTF_DYNAMIC = 0x10;
-/** Modified dynamically (by a redirect). */
-export const RTF_MODIFIED = 0x20;
-/** Message confirmed (routing messages only). */
-export const RTF_DONE = 0x40;
-/** Subnet mask present (routing messages only). */
-export const RTF_MASK = 0x80;
-/** Hosts on this route are neighbours: the route of an interface's network. */
-export const RTF_CONNECTED = 0x100;
-/** Used by applications to add and delete link-layer entries. */
-export const RTF_LLDATA = 0x400;
-/** Added by hand (route(8)), not by the kernel. */
-export const RTF_STATIC = 0x800;
-/** Silently discard packets. */
-export const RTF_BLACKHOLE = 0x1000;
-/** Protocol-specific routing flags. */
-export const RTF_PROTO2 = 0x4000;
-export const RTF_PROTO1 = 0x8000;
-/** Route has a fixed source address. */
-export const RTF_SRC = 0x10000;
-/** Announce new ARP entry (proxy ARP). */
-export const RTF_ANNOUNCE = 0x20000;
-/** Route to one of this host's own addresses. */
-export const RTF_LOCAL = 0x40000;
-/** Route to a broadcast address. */
-export const RTF_BROADCAST = 0x80000;
-/** Route is being updated. */
-export const RTF_UPDATING = 0x100000;
-
-/* rtrequest requests (rtm_type values). */
-export const RTM_ADD = 0x1;
-export const RTM_DELETE = 0x2;
-export const RTM_CHANGE = 0x3;
-export const RTM_GET = 0x4;
+/*
+ * rt_flags and the rtrequest requests are the routing socket's (NetBSD's
+ * values), defined with its wire format in include/route.ts.
+ */
+import {
+  RTF_BLACKHOLE, RTF_CONNECTED, RTF_GATEWAY, RTF_HOST, RTF_LOCAL, RTF_REJECT, RTF_UP, RTM_ADD, RTM_CHANGE,
+  RTM_DELETE, rt_flagstr, rt_netname, rt_ntoa,
+} from '../../../include/route.ts';
+export {
+  RTF_ANNOUNCE, RTF_BLACKHOLE, RTF_BROADCAST, RTF_CONNECTED, RTF_DONE, RTF_DYNAMIC, RTF_GATEWAY, RTF_HOST,
+  RTF_LLDATA, RTF_LOCAL, RTF_MASK, RTF_MODIFIED, RTF_PROTO1, RTF_PROTO2, RTF_REJECT, RTF_SRC, RTF_STATIC,
+  RTF_UP, RTF_UPDATING, RTM_ADD, RTM_CHANGE, RTM_DELETE, RTM_GET, rt_flagstr, rt_netname, rt_ntoa,
+} from '../../../include/route.ts';
 
 /**
  * What routing needs of an interface.  A structural type, so this module
@@ -586,40 +555,6 @@ export class RouteTable {
 /** The MTU to use for a route: its own if set, else its interface's. */
 export function rt_getmtu(rt: Rtentry): number {
   return rt.rt_rmx.rmx_mtu !== 0 ? rt.rt_rmx.rmx_mtu : rt.rt_ifp.if_mtu;
-}
-
-/** Dotted-quad form of a uint32 address. */
-export function rt_ntoa(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
-}
-
-/**
- * A destination as `netstat -rn` prints it: "default" for 0/0, the full
- * address for a host, else the octets the mask covers and the length
- * ("10/8", "10.0.2/24", "172.16/12").
- */
-export function rt_netname(dst: number, plen: number): string {
-  if (plen === 0 && dst === 0) return 'default';
-  if (plen === RN_MAXPLEN) return rt_ntoa(dst);
-  const n = Math.max(1, Math.ceil(plen / 8));
-  const octets: number[] = [];
-  for (let i = 0; i < n; i++) octets.push((dst >>> (24 - 8 * i)) & 0xff);
-  return `${octets.join('.')}/${plen}`;
-}
-
-/* netstat(1)'s flag letters, in its order (NetBSD's rtutil.c bits table). */
-const RT_FLAGBITS: ReadonlyArray<readonly [number, string]> = [
-  [RTF_UP, 'U'], [RTF_GATEWAY, 'G'], [RTF_HOST, 'H'], [RTF_REJECT, 'R'], [RTF_BLACKHOLE, 'B'],
-  [RTF_DYNAMIC, 'D'], [RTF_MODIFIED, 'M'], [RTF_DONE, 'd'], [RTF_MASK, 'm'], [RTF_CONNECTED, 'C'],
-  [RTF_LLDATA, 'L'], [RTF_STATIC, 'S'], [RTF_PROTO1, '1'], [RTF_PROTO2, '2'], [RTF_ANNOUNCE, 'p'],
-  [RTF_LOCAL, 'l'], [RTF_BROADCAST, 'b'],
-];
-
-/** rt_flags as netstat's letters, e.g. "UGS". */
-export function rt_flagstr(flags: number): string {
-  let s = '';
-  for (const [bit, c] of RT_FLAGBITS) if ((flags & bit) !== 0) s += c;
-  return s;
 }
 
 /**
