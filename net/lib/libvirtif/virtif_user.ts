@@ -54,14 +54,15 @@ interface VirtifAddon {
 const here = dirname(fileURLToPath(import.meta.url));
 const NATIVE_REL = join('net', 'lib', 'libvirtif', 'native');
 
-/* Where the built addon may be: beside this file, or (in a bundle under dist/) in the source tree. */
+/*
+ * Where the built addon may be: beside this file, or (in a bundle under
+ * dist/) in the source tree.  RUMPTS_VIRTIF_ADDON, when set, is the only
+ * place looked at.
+ */
 function addon_candidates(): string[] {
-  const c: string[] = [];
   const env = process.env['RUMPTS_VIRTIF_ADDON'];
-  if (env !== undefined && env !== '') c.push(env);
-  c.push(join(here, 'native', 'build', 'Release', 'virtif.node'));
-  c.push(join(here, '..', NATIVE_REL, 'build', 'Release', 'virtif.node'));
-  return c;
+  if (env !== undefined && env !== '') return [env];
+  return [join(here, 'native', 'build', 'Release', 'virtif.node'), join(here, '..', NATIVE_REL, 'build', 'Release', 'virtif.node')];
 }
 
 /** Load the addon, or say why it cannot be and what to do. */
