@@ -68,6 +68,8 @@ describe('VtwTable: shape', () => {
     expect(() => t.del(16)).toThrow(/index 16/);
     expect(() => t.del(-1)).toThrow(RangeError);
     expect(() => t.restart(0.5, 100)).toThrow(RangeError);
+    expect(() => t.age(4, 100)).toThrow(/class 4/);
+    expect(() => t.allocated(-1)).toThrow(RangeError);
     const i = addc(t, 0, 100, CLIENT, 1);
     expect(() => t.restart(i, -5)).toThrow(/expiry/);
   });
