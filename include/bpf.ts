@@ -1,9 +1,10 @@
 /*
  * Berkeley Packet Filter constants and types (NetBSD's net/bpf.h and
  * net/dlt.h): the classic instruction encoding, the limits bpf_validate
- * enforces, the capture record header and the link types we speak.
- * Shared by the interpreter, the JIT, the expression compiler and the
- * bpf device, and by user programs that build filters by hand.
+ * enforces, the capture record header and the link types we speak, and
+ * the bpf(4) ioctls with the shape of each argument.  Shared by the
+ * interpreter, the JIT, the expression compiler and the bpf device, and
+ * by user programs (rump.tcpdump) that open /dev/bpf and read records.
  */
 
 /** One instruction (struct bpf_insn): opcode, jump offsets, constant. */
@@ -139,4 +140,118 @@ export interface BpfStat {
   bs_drop: number;
   /** Packets that passed the filter. */
   bs_capt: number;
+}
+
+/** BIOCVERSION: the bpf_hdr layout and filter machine this kernel speaks. */
+export const BPF_MAJOR_VERSION = 1;
+export const BPF_MINOR_VERSION = 1;
+
+/* ---- bpf(4) ioctls: NetBSD's numbers, LP64 sizes ---- */
+/*
+ * Arguments and results travel as plain data (numbers, strings, arrays,
+ * plain objects), never as kernel objects, since they may cross the
+ * syscall proxy.  The shape of each is given beside it; `ioctl(fd, cmd,
+ * arg)` resolves to the result.
+ */
+
+/** Result: the capture buffer size in bytes (number). */
+export const BIOCGBLEN = 0x40044266;
+/**
+ * Arg: the wanted buffer size (number); result: the size granted, clamped
+ * to [BPF_MINBUFSIZE, BPF_MAXBUFSIZE].  Only before BIOCSETIF (EINVAL after).
+ */
+export const BIOCSBLEN = 0xc0044266;
+/**
+ * Arg: a BpfProgram, { bf_insns: BpfInsn[] } (bf_len optional; if given it
+ * must equal bf_insns.length); null or an empty program removes the filter.
+ * EINVAL for a program bpf_validate refuses.  Flushes the buffers.
+ */
+export const BIOCSETF = 0x80104267;
+/** No arg: discard buffered packets and zero the statistics. */
+export const BIOCFLUSH = 0x20004268;
+/** No arg: put the interface in promiscuous mode while this descriptor is attached. */
+export const BIOCPROMISC = 0x20004269;
+/** Result: the link type (DLT_EN10MB, DLT_NULL) of the attached interface (number). */
+export const BIOCGDLT = 0x4004426a;
+/** Result: { ifr_name: string } of the attached interface. */
+export const BIOCGETIF = 0x4090426b;
+/** Arg: { ifr_name: string }: attach to that interface (ENXIO if there is none). */
+export const BIOCSETIF = 0x8090426c;
+/** Result: a BpfStat. */
+export const BIOCGSTATS = 0x4080426f;
+/** Arg: number (nonzero: a read returns as soon as a packet is buffered). */
+export const BIOCIMMEDIATE = 0x80044270;
+/** Result: a BpfVersion. */
+export const BIOCVERSION = 0x40044271;
+/** Result: number, 1 when writes carry their own source address. */
+export const BIOCGHDRCMPLT = 0x40044274;
+/** Arg: number: nonzero, written frames keep their source address; 0 (default), the interface's is filled in. */
+export const BIOCSHDRCMPLT = 0x80044275;
+/** Result: number, 1 when packets the host sends are captured too (the default). */
+export const BIOCGSEESENT = 0x40044278;
+/** Arg: number: 0 to capture received packets only. */
+export const BIOCSSEESENT = 0x80044279;
+/** Arg: a BpfTimeval, the read timeout (0 = wait forever, the default). */
+export const BIOCSRTIMEOUT = 0x8010427a;
+/** Result: a BpfTimeval. */
+export const BIOCGRTIMEOUT = 0x4010427b;
+
+/** BIOCSETF's argument (struct bpf_program). */
+export interface BpfProgram {
+  bf_len?: number;
+  bf_insns: BpfInsn[];
+}
+
+/** BIOCVERSION's result (struct bpf_version). */
+export interface BpfVersion {
+  bv_major: number;
+  bv_minor: number;
+}
+
+/** BIOCSRTIMEOUT/BIOCGRTIMEOUT (struct timeval). */
+export interface BpfTimeval {
+  tv_sec: number;
+  tv_usec: number;
+}
+
+/** BIOCSETIF/BIOCGETIF (the part of struct ifreq they use). */
+export interface BpfIfreq {
+  ifr_name: string;
+}
+
+/**
+ * One record of a read(2) from /dev/bpf, decoded.  A read returns whole
+ * records back to back: a bpf_hdr (fields little-endian, the byte order
+ * of this "host"), bh_hdrlen - SIZEOF_BPF_HDR bytes of padding, bh_caplen
+ * bytes of packet, then padding to the next BPF_WORDALIGN boundary.
+ */
+export interface BpfHdr {
+  /** Capture time, seconds and microseconds of the kernel's clock. */
+  bh_sec: number;
+  bh_usec: number;
+  /** Bytes of the packet present in the record. */
+  bh_caplen: number;
+  /** Length of the packet on the wire. */
+  bh_datalen: number;
+  /** Bytes from the record's start to the packet. */
+  bh_hdrlen: number;
+}
+
+/**
+ * Decode the bpf_hdr at buf[off]; null when buf ends before the header or
+ * the packet it announces.  The next record starts at
+ * off + BPF_WORDALIGN(bh_hdrlen + bh_caplen).
+ */
+export function bpf_hdr_read(buf: Uint8Array, off: number, end = buf.length): BpfHdr | null {
+  if (off < 0 || off + SIZEOF_BPF_HDR > end) return null;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const h: BpfHdr = {
+    bh_sec: v.getUint32(off + BPF_HDR_TSTAMP_SEC_OFF, true) + v.getUint32(off + BPF_HDR_TSTAMP_SEC_OFF + 4, true) * 2 ** 32,
+    bh_usec: v.getUint32(off + BPF_HDR_TSTAMP_USEC_OFF, true),
+    bh_caplen: v.getUint32(off + BPF_HDR_CAPLEN_OFF, true),
+    bh_datalen: v.getUint32(off + BPF_HDR_DATALEN_OFF, true),
+    bh_hdrlen: v.getUint16(off + BPF_HDR_HDRLEN_OFF, true),
+  };
+  if (h.bh_hdrlen < SIZEOF_BPF_HDR || off + h.bh_hdrlen + h.bh_caplen > end) return null;
+  return h;
 }

@@ -12,8 +12,13 @@
  *
  *   send:     protocol -> ifp.if_output = ether_output: ask the family's
  *             resolver (ARP for AF_INET) for the destination MAC, prepend
- *             the header -> ether_output_frame: queue on if_snd and kick
- *             the driver's if_start, which copies the frame out and frees it.
+ *             the header -> ether_output_frame: tap (bpf, pcap), queue on
+ *             if_snd and kick the driver's if_start, which copies the
+ *             frame out and frees it.
+ *
+ * Both directions are tapped here, not in the drivers, so every Ethernet
+ * driver (shmif, virt) is seen by bpf alike; with no tap attached that is
+ * one length test per packet.
  *
  * Protocols reach this file only through the two registries, so libnet
  * does not depend on libnetinet (which attaches later, at NET).  The
@@ -36,7 +41,7 @@ import {
   IFF_BROADCAST, IFF_MULTICAST, IFF_PROMISC, IFF_RUNNING, IFF_SIMPLEX, IFF_UP, IFT_ETHER,
 } from '../../../include/if.ts';
 import { AF_INET, AF_INET6 } from '../../../include/socket.ts';
-import { IF_ENQUEUE, IF_QFULL, if_tap, TAP_IN, type Ifnet } from './if.ts';
+import { IF_ENQUEUE, IF_QFULL, if_tap, TAP_IN, TAP_OUT, type Ifnet } from './if.ts';
 import {
   ETHER_ADDR_LEN, ETHER_HDR_LEN, ETHER_IS_BROADCAST, ETHER_SHOST_OFF, ETHERMTU, ETHERTYPE_ARP, ETHERTYPE_IP,
   ETHERTYPE_IPV6, ETHERTYPE_MAX_LEN, ether_addr_eq, ether_hdr_write, ether_ntoa, ether_type,
@@ -275,9 +280,9 @@ export function ether_output(ifp: Ifnet, m: Mbuf, family: number, dst: number): 
 }
 
 /**
- * ether_output_frame: queue a complete frame (header included) for the
- * driver and start it.  For protocols that build the whole frame (ARP may)
- * and for raw sends.  Takes ownership of m; returns an errno.
+ * ether_output_frame: tap a complete frame (header included), queue it
+ * for the driver and start it.  For protocols that build the whole frame
+ * (ARP may) and for raw sends.  Takes ownership of m; returns an errno.
  */
 export function ether_output_frame(ifp: Ifnet, m: Mbuf): number {
   if ((ifp.if_flags & IFF_UPRUNNING) !== IFF_UPRUNNING) {
@@ -292,6 +297,8 @@ export function ether_output_frame(ifp: Ifnet, m: Mbuf): number {
     return ENOBUFS;
   }
   const mcast = m.m_len > 0 && (m.m_buf[m.m_data]! & 0x01) !== 0;
+  /* bpf_mtap for every Ethernet driver: the frame as it is handed to the driver. */
+  if (ifp.if_taps.length > 0) if_tap(ifp, m, TAP_OUT);
   IF_ENQUEUE(q, m);
   if (mcast) ifp.if_omcasts++;
   ifp.if_start(ifp);

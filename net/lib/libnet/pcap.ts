@@ -2,9 +2,9 @@
  * Packet capture to pcap files, readable by tcpdump and Wireshark.
  *
  * Place in the packet path: a tap.  ether_input calls if_tap(TAP_IN) after
- * filtering, drivers call it (TAP_OUT) as they hand a frame to the wire,
- * looutput once per looped packet with its family; a PcapHandle on the
- * interface turns each into one pcap record.  Without a handle the path
+ * filtering, ether_output_frame (TAP_OUT) as it hands a frame to the
+ * driver, looutput once per looped packet with its family; a PcapHandle
+ * on the interface turns each into one pcap record.  Without a handle the path
  * pays one length test (if_taps.length) and allocates nothing; with one,
  * each captured frame costs one record buffer, which is fine since capture
  * is for debugging, not for the fast path.

@@ -3,8 +3,9 @@
  * sys/rump/net/lib/libshmif/if_shmif.c).
  *
  * Place in the packet path: the driver.
- *   send:    ether_output -> if_snd -> shmif_start: tap (TAP_OUT), count,
- *            copy the frame into a bus frame, free the mbuf, transmit.
+ *   send:    ether_output -> ether_output_frame (which taps it) -> if_snd
+ *            -> shmif_start: count, copy the frame into a bus frame, free
+ *            the mbuf, transmit.
  *   receive: the bus's delivery event -> shmif_rx with every frame due,
  *            the "hardware" filter (our MAC, broadcast/multicast, or
  *            anything when promiscuous; a hub carries everyone's unicast
@@ -31,7 +32,7 @@ import { m_copydata, m_devget, m_freem, M_CSUM_IPv4, M_CSUM_TCPv4, M_CSUM_UDPv4 
 import { EBUSY, EINVAL, ENXIO } from '../../../include/errno.ts';
 import { IFF_PROMISC, IFF_RUNNING, IFF_UP } from '../../../include/if.ts';
 import {
-  IF_DEQUEUE, if_attach, if_clone_create, if_detach, if_tap, Ifnet, ifnet_of, TAP_OUT, type IfCloner,
+  IF_DEQUEUE, if_attach, if_clone_create, if_detach, Ifnet, ifnet_of, type IfCloner,
 } from '../libnet/if.ts';
 import { ether_ifattach, ether_ifdetach } from '../libnet/if_ethersubr.ts';
 import { ETHER_ADDR_LEN, ETHER_HDR_LEN, ether_addr_eq } from '../libnet/if_ether.ts';
@@ -139,7 +140,6 @@ function shmif_start(ifp: Ifnet): void {
       continue;
     }
     const len = m.m_pkthdr.len;
-    if (ifp.if_taps.length > 0) if_tap(ifp, m, TAP_OUT);
     const f = bus.frameGet(len);
     m_copydata(m, 0, len, f.buf, 0);
     m_freem(m);

@@ -6,10 +6,11 @@
  * virtif_user.c only through VIFHYPER_*.
  *
  * Place in the packet path: the driver.
- *   send:    ether_output -> if_snd -> virtif_start: tap (TAP_OUT), the
- *            mbuf chain's segments handed to the host as they are (a
- *            writev, no staging copy; chains longer than the host takes
- *            are linearised first), count, free.
+ *   send:    ether_output -> ether_output_frame (which taps it and
+ *            counts multicasts) -> if_snd -> virtif_start: the mbuf
+ *            chain's segments handed to the host as they are (a writev,
+ *            no staging copy; chains longer than the host takes are
+ *            linearised first), count, free.
  *   receive: the host reads every frame waiting on the device into its
  *            receive area and makes one upcall (virtif_deliver) from the
  *            host loop -> the "hardware" filter (our MAC, broadcast and
@@ -46,10 +47,10 @@ import type { Kernel } from '../../../librump/rumpkern/rump.ts';
 import { intr_dispatch, IPL_NET } from '../../../librump/rumpkern/intr.ts';
 import { printf } from '../../../librump/rumpkern/subr_prf.ts';
 import { net_of } from '../../../librump/rumpnet/net.ts';
-import { m_copydata, m_devget, m_freem, M_BCAST, M_MCAST, type Mbuf } from '../../../librump/rumpnet/uipc_mbuf.ts';
+import { m_copydata, m_devget, m_freem, type Mbuf } from '../../../librump/rumpnet/uipc_mbuf.ts';
 import { EBUSY, EINVAL, ENXIO, strerror } from '../../../include/errno.ts';
 import { IFF_PROMISC, IFF_RUNNING, IFF_UP, IFNAMSIZ } from '../../../include/if.ts';
-import { IF_DEQUEUE, if_attach, if_detach, if_tap, Ifnet, TAP_OUT, type IfCloner } from '../libnet/if.ts';
+import { IF_DEQUEUE, if_attach, if_detach, Ifnet, type IfCloner } from '../libnet/if.ts';
 import { ether_ifattach, ether_ifdetach } from '../libnet/if_ethersubr.ts';
 import { ETHER_ADDR_LEN, ETHER_HDR_LEN, ETHER_MAX_LEN, ETHER_VLAN_ENCAP_LEN, ether_addr_eq } from '../libnet/if_ether.ts';
 import type { VirtifHandle, VirtifHypercalls, VirtifIovec, VirtifRxBatch, VirtifUpcalls } from './virtif_hyper.ts';
@@ -231,8 +232,6 @@ function virtif_start(ifp: Ifnet): void {
       continue;
     }
     const len = m.m_pkthdr.len;
-    if (ifp.if_taps.length > 0) if_tap(ifp, m, TAP_OUT);
-    const mcast = (m.m_flags & (M_BCAST | M_MCAST)) !== 0;
     const error = hyp.send(viu, virtif_iov(sc, m, len, iovmax));
     m_freem(m);
     if (error !== 0) {
@@ -241,7 +240,6 @@ function virtif_start(ifp: Ifnet): void {
     }
     ifp.if_opackets++;
     ifp.if_obytes += len;
-    if (mcast) ifp.if_omcasts++;
   }
 }
 
