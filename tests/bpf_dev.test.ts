@@ -10,7 +10,7 @@
 
 import { describe, it, expect } from 'vitest';
 import { a4, echo, recvWithin, sin } from './inet_helpers.ts';
-import { bpfLab, bpfOpen, bpfRead, bpfRecords, etype } from './bpf_dev_helpers.ts';
+import { bpfLab, bpfOpen, bpfRead, etype } from './bpf_dev_helpers.ts';
 import type { Kernel } from '../librump/rumpkern/rump.ts';
 import { ifunit } from '../net/lib/libnet/if.ts';
 import { bpf_listeners } from '../net/lib/libnet/bpf.ts';
