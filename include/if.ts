@@ -49,6 +49,8 @@ export const SIOCSIFADDR = ioc(IOC_IN, 'i', 12, IFREQ);
 export const SIOCSIFFLAGS = ioc(IOC_IN, 'i', 16, IFREQ);
 export const SIOCGIFFLAGS = ioc(IOC_INOUT, 'i', 17, IFREQ);
 export const SIOCDIFADDR = ioc(IOC_IN, 'i', 25, IFREQ);
+/** An address's netmask and broadcast address (in_aliasreq with ifra_addr set). */
+export const SIOCGIFALIAS = ioc(IOC_INOUT, 'i', 29, IN_ALIASREQ);
 export const SIOCAIFADDR = ioc(IOC_IN, 'i', 26, IN_ALIASREQ);
 export const SIOCGIFADDR = ioc(IOC_INOUT, 'i', 33, IFREQ);
 export const SIOCGIFNETMASK = ioc(IOC_INOUT, 'i', 37, IFREQ);

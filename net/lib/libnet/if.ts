@@ -25,6 +25,7 @@ import {
   type IfconfEntry, type IfData, type Ifdrv, type Ifreq,
 } from '../../../include/if.ts';
 import { AF_LINK } from '../../../include/socket.ts';
+import { IFAN_ARRIVAL, IFAN_DEPARTURE, type IflistAddr } from '../../../include/route.ts';
 
 /** An interface send or receive queue (struct ifqueue). */
 export class IfQueue {
@@ -67,6 +68,14 @@ export class Ifaddr {
     readonly ifa_ifp: Ifnet,
     readonly ifa_family: number,
   ) {}
+
+  /**
+   * The address, netmask and broadcast address, as the routing socket
+   * reports them (NetBSD's ifa_addr, ifa_netmask, ifa_broadaddr).
+   */
+  ifa_describe(): IflistAddr | null {
+    return null;
+  }
 }
 
 /** Where a captured frame went. */
@@ -158,6 +167,35 @@ export class IfnetState {
   readonly detachhooks: ((ifp: Ifnet) => void)[] = [];
   /** Protocols add their addresses to SIOCGIFCONF. */
   readonly ifconfhooks: IfconfHook[] = [];
+  /** Link-layer address tables by address family (AF_INET: ARP), for the routing socket. */
+  readonly lltables = new Map<number, Lltable>();
+  /** The routing socket's announcements (rtsock.ts sets them; no-ops before). */
+  rt_ifmsg: (ifp: Ifnet) => void = () => undefined;
+  rt_ifannouncemsg: (ifp: Ifnet, what: number) => void = () => undefined;
+}
+
+/**
+ * A protocol's link-layer address table (NetBSD's lltable) as the routing
+ * socket reaches it: arp -a, arp -s and arp -d.
+ */
+export interface Lltable {
+  /** Every entry, by address. */
+  llt_dump(): LltableEntry[];
+  /** A static entry for addr (uint32) at lladdr, on ifp or the interface that reaches addr; an errno. */
+  llt_add(addr: number, lladdr: Uint8Array, ifp: Ifnet | null): number;
+  /** Forget addr; ESRCH if absent. */
+  llt_delete(addr: number): number;
+}
+
+export interface LltableEntry {
+  addr: string;
+  /** Link-level address, null while incomplete. */
+  mac: string | null;
+  ifname: string;
+  state: 'incomplete' | 'valid' | 'down';
+  permanent: boolean;
+  /** Seconds left; null without a timer. */
+  expire: number | null;
 }
 
 declare module '../../../librump/rumpkern/rump.ts' {
@@ -193,6 +231,7 @@ export function if_attach(k: Kernel, ifp: Ifnet): number {
   st.ifindex2ifnet[idx] = ifp;
   ifp.if_index = idx;
   st.byname.set(ifp.if_xname, ifp);
+  st.rt_ifannouncemsg(ifp, IFAN_ARRIVAL);
   return 0;
 }
 
@@ -205,6 +244,7 @@ export function if_detach(k: Kernel, ifp: Ifnet): void {
   st.byname.delete(ifp.if_xname);
   st.ifindex2ifnet[ifp.if_index] = null;
   ifp.if_addrlist = [];
+  st.rt_ifannouncemsg(ifp, IFAN_DEPARTURE);
 }
 
 export function if_up(ifp: Ifnet): number {
@@ -327,6 +367,7 @@ export async function ifioctl(so: Socket, cmd: number, data: { value?: unknown }
         if (error !== 0) return error;
       }
       ifp.if_flags = (ifp.if_flags & IFF_CANTCHANGE) | (nf & ~IFF_CANTCHANGE);
+      st.rt_ifmsg(ifp);
       return 0;
     }
     case SIOCGIFMTU:

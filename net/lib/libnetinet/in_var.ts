@@ -26,14 +26,16 @@ import type { Protosw } from '../../../librump/rumpnet/uipc_domain.ts';
 import { Ifaddr, Ifnet, if_up, ifunit } from '../libnet/if.ts';
 import { RTF_GATEWAY, RTF_REJECT, type Rtentry } from '../libnet/route.ts';
 import { rt_of } from '../libnet/net_component.ts';
+import { rt_newaddrmsg } from '../libnet/rtsock.ts';
 import {
   EADDRNOTAVAIL, EEXIST, EINVAL, ENETUNREACH, ENXIO, EOPNOTSUPP,
 } from '../../../include/errno.ts';
 import {
-  IFF_BROADCAST, IFF_LOOPBACK, IFF_UP, IFT_ETHER, SIOCAIFADDR, SIOCDIFADDR, SIOCGIFADDR, SIOCGIFNETMASK,
+  IFF_BROADCAST, IFF_LOOPBACK, IFF_UP, IFT_ETHER, SIOCAIFADDR, SIOCDIFADDR, SIOCGIFADDR, SIOCGIFALIAS, SIOCGIFNETMASK,
   type IfAliasreq, type IfconfEntry, type Ifreq,
 } from '../../../include/if.ts';
 import { AF_INET, type Sockaddr, type SockaddrIn } from '../../../include/socket.ts';
+import { RTM_DELADDR, RTM_NEWADDR, type IflistAddr } from '../../../include/route.ts';
 import {
   IN_CLASSA, IN_CLASSB, IN_EXPERIMENTAL, IN_MULTICAST, INADDR_ANY, INADDR_BROADCAST, IPPORT_ANONMAX,
   IPPORT_ANONMIN, IPPORT_RESERVEDMAX, IPPORT_RESERVEDMIN, in_broadaddr, in_len2mask, in_mask2len,
@@ -66,6 +68,13 @@ export class InIfaddr extends Ifaddr {
     this.ia_plen = in_mask2len(mask);
     this.ia_subnet = (addr & mask) >>> 0;
     this.ia_broadaddr = broad;
+  }
+
+  override ifa_describe(): IflistAddr {
+    return {
+      family: AF_INET, addr: inet_ntop4(this.ia_addr), netmask: inet_ntop4(this.ia_subnetmask),
+      broadaddr: this.ia_broadaddr !== 0 ? inet_ntop4(this.ia_broadaddr) : '',
+    };
   }
 }
 
@@ -348,7 +357,7 @@ export interface InAddrHooks {
 }
 
 /**
- * in_control: SIOCAIFADDR, SIOCDIFADDR, SIOCGIFADDR and SIOCGIFNETMASK on
+ * in_control: SIOCAIFADDR, SIOCDIFADDR, SIOCGIFADDR, SIOCGIFNETMASK and SIOCGIFALIAS on
  * any AF_INET socket (NetBSD's in_control; ifioctl has already checked that
  * the interface exists).
  *
@@ -385,6 +394,20 @@ export function in_control(so: Socket, cmd: number, data: { value?: unknown }, _
       }
       if (ia === null) return EADDRNOTAVAIL;
       in_purgeaddr(st, ia);
+      return 0;
+    }
+    case SIOCGIFALIAS: {
+      /* ifconfig's question about one address: its netmask and broadcast address. */
+      const ifra = data.value as IfAliasreq;
+      const ifp = ifunit(k, ifra.ifra_name);
+      if (ifp === null) return ENXIO;
+      const a = sin_addr_of(ifra.ifra_addr, true);
+      if (a === null) return EINVAL;
+      const ia = in_ifaddr_on(ifp, a);
+      if (ia === null) return EADDRNOTAVAIL;
+      const out: IfAliasreq = { ...ifra, ifra_mask: sin_user(ia.ia_subnetmask) };
+      if (ia.ia_broadaddr !== 0) out.ifra_broadaddr = sin_user(ia.ia_broadaddr);
+      data.value = out;
       return 0;
     }
     case SIOCGIFADDR:
@@ -448,6 +471,7 @@ function in_addaddr(st: InetState, ifp: Ifnet, ifra: IfAliasreq, hooks: InAddrHo
   const ia = new InIfaddr(ifp, addr, mask, broad);
   ifp.if_addrlist.push(ia);
   st.in_ifaddrhead.push(ia);
+  rt_newaddrmsg(k, RTM_NEWADDR, ia);
   /* SIOCINITIFADDR brings the interface up (ether_ioctl, loioctl). */
   if ((ifp.if_flags & IFF_UP) === 0) {
     const e = if_up(ifp);
@@ -465,6 +489,7 @@ export function in_purgeaddr(st: InetState, ia: InIfaddr): void {
   if (i >= 0) ifp.if_addrlist.splice(i, 1);
   i = st.in_ifaddrhead.indexOf(ia);
   if (i >= 0) st.in_ifaddrhead.splice(i, 1);
+  rt_newaddrmsg(st.k, RTM_DELADDR, ia);
 }
 
 /** in_purgeif: the interface is being detached; drop all its IPv4 state. */

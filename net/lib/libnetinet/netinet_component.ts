@@ -20,7 +20,7 @@
  *     checkinterface, random_id, ifq.{len,maxlen,drops}, stats
  *   net.inet.icmp.maskrepl, returndatabytes, errppslimit, rediraccept,
  *     bmcastecho, stats
- *   net.inet.udp.checksum, sendspace, recvspace, stats
+ *   net.inet.udp.checksum, sendspace, recvspace, stats, pcblist
  *   net.inet.tcp.* (tcp_usrreq.ts: tcp_sysctl_setup)
  *   net.inet.arp.keep, down, maxtries, maxhold (ours), stats
  */
@@ -52,7 +52,10 @@ import {
 } from './icmp_var.ts';
 import { UDPCTL_CHECKSUM, UDPCTL_RECVSPACE, UDPCTL_SENDSPACE, UDPCTL_STATS, type Udpstat } from './udp_var.ts';
 import { InetState, in_ifaddr_add, in_ifconf, in_purgeif } from './in_var.ts';
-import { ArpTable, Arpstat, arp_drain, arp_ifdetach, arp_ifinit, arp_input, arpintr, arpresolve } from './if_arp.ts';
+import { udp_pcblist } from './udp_usrreq.ts';
+import {
+  ArpTable, Arpstat, arp_add, arp_delete, arp_drain, arp_ifdetach, arp_ifinit, arp_input, arp_list, arpintr, arpresolve,
+} from './if_arp.ts';
 import { Inpcbtable, in_pcbpurgeif } from './in_pcb.ts';
 import { IpReass, ip_reass_drain } from './ip_reass.ts';
 import { ip_etherinput, ip_loopinput, ipintr } from './ip_input.ts';
@@ -133,9 +136,9 @@ function tunable(k: Kernel, parent: string, name: string, num: number, min: numb
   });
 }
 
-function mkstats(k: Kernel, parent: string, num: number, get: () => object, description: string): void {
-  const r = k.sysctl.sysctl_createv(parent, { name: 'stats', num, type: CTLTYPE_STRUCT, get, description });
-  if (r.error !== 0) panic(k, `netinet: sysctl ${parent}.stats: errno ${r.error}`);
+function mkstats(k: Kernel, parent: string, num: number, get: () => object, description: string, name = 'stats'): void {
+  const r = k.sysctl.sysctl_createv(parent, { name, num, type: CTLTYPE_STRUCT, get, description });
+  if (r.error !== 0) panic(k, `netinet: sysctl ${parent}.${name}: errno ${r.error}`);
 }
 
 function netinet_sysctl(k: Kernel, st: InetState): void {
@@ -217,6 +220,7 @@ function netinet_sysctl(k: Kernel, st: InetState): void {
   tunable(k, udp, 'recvspace', UDPCTL_RECVSPACE, 1, net_of(k).sb_max, () => st.udp_recvspace,
     (v) => { st.udp_recvspace = v; }, 'Default UDP receive buffer size');
   mkstats(k, udp, UDPCTL_STATS, () => udpstat_read(k), 'UDP statistics');
+  mkstats(k, udp, CTL_CREATE, () => udp_pcblist(st), 'UDP protocol control block list', 'pcblist');
 
   const arp = 'net.inet.arp';
   tunable(k, arp, 'keep', CTL_CREATE, 1, 0x7fffffff / k.hz, () => st.arpt_keep, (v) => { st.arpt_keep = v; },
@@ -265,6 +269,10 @@ function netinet_init(k: Kernel): void {
   const ifs = ifnet_of(k);
   ifs.detachhooks.push((ifp) => { in_purgeif(st, ifp); });
   ifs.ifconfhooks.push(in_ifconf);
+  ifs.lltables.set(AF_INET, {
+    llt_dump: () => arp_list(k), llt_delete: (a) => arp_delete(k, a),
+    llt_add: (a, mac, ifp) => arp_add(k, a, mac, ifp?.if_xname),
+  });
   m_reclaim_register(net.mb, () => {
     ip_reass_drain(k);
     arp_drain(k);

@@ -48,7 +48,7 @@ import {
   EADDRNOTAVAIL, EINVAL, EISCONN, EMSGSIZE, ENOBUFS, ENOPROTOOPT, ENOTCONN, EOPNOTSUPP,
 } from '../../../include/errno.ts';
 import { SO_BROADCAST, SO_DONTROUTE, SO_REUSEADDR, SO_REUSEPORT } from '../../../include/socket.ts';
-import { IN_MULTICAST, INADDR_ANY, IPPROTO_IP, IPPROTO_UDP, in_addr_read, in_addr_write } from './in.ts';
+import { IN_MULTICAST, INADDR_ANY, IPPROTO_IP, IPPROTO_UDP, in_addr_read, in_addr_write, inet_ntop4 } from './in.ts';
 import { IP_DST_OFF, IP_HDR_LEN, IP_LEN_OFF, IP_MAXPACKET, IP_SRC_OFF } from './ip.ts';
 import { ICMP_UNREACH, ICMP_UNREACH_PORT } from './ip_icmp.ts';
 import { UDP_HDR_LEN } from './udp.ts';
@@ -418,3 +418,24 @@ export const udp_usrreqs: PrUsrreqs = {
   pr_sendoob: (_so, m, control) => { m_freem(m); m_freem(control); return EOPNOTSUPP; },
   pr_purgeif: () => 0,
 };
+
+/* ------------------------------------------------------ PCB listing */
+
+/** One UDP socket as netstat -an shows it (net.inet.udp.pcblist). */
+export interface UdpPcbInfo {
+  laddr: string;
+  lport: number;
+  faddr: string;
+  fport: number;
+  /** Bytes queued for the user (Recv-Q) and waiting to go (Send-Q). */
+  recvq: number;
+  sendq: number;
+}
+
+/** udp_pcblist: every UDP PCB of st, in creation order. */
+export function udp_pcblist(st: InetState): UdpPcbInfo[] {
+  return st.udbtable.inpt_queue.map((inp) => ({
+    laddr: inet_ntop4(inp.inp_laddr), lport: inp.inp_lport, faddr: inet_ntop4(inp.inp_faddr), fport: inp.inp_fport,
+    recvq: inp.inp_socket.so_rcv.sb_cc, sendq: inp.inp_socket.so_snd.sb_cc,
+  }));
+}
