@@ -26,11 +26,21 @@ export interface Pair {
   bus: ShmifBus;
 }
 
+/* Whether pair() turns Vestigial Time-Wait on in both kernels (suites run once each way). */
+let pairVtw = false;
+export function setPairVtw(on: boolean): void {
+  pairVtw = on;
+}
+
 /** Kernels a (10.0.0.1) and b (10.0.0.2) on bus0; hook runs before the interfaces come up. */
 export async function pair(seed = 1, hook?: (a: Kernel, b: Kernel) => Promise<void>): Promise<Pair> {
   const L = lab(seed);
   const a = await L.boot('a');
   const b = await L.boot('b');
+  if (pairVtw) {
+    await a.sys.sysctl('net.inet.tcp.vtw.enable', 1);
+    await b.sys.sysctl('net.inet.tcp.vtw.enable', 1);
+  }
   if (hook !== undefined) await hook(a, b);
   await ifconfig(a, 'shmif0', 'bus0', '10.0.0.1');
   await ifconfig(b, 'shmif0', 'bus0', '10.0.0.2');

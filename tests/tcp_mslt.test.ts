@@ -82,7 +82,7 @@ function near(ms: number, want: number): void {
   expect(ms).toBeLessThanOrEqual(want + 260);
 }
 
-for (const vtw of [false]) {
+for (const vtw of [false, true]) {
   describe(`MSL Truncation (${vtw ? 'vestigial' : 'full-PCB'} TIME_WAIT)`, () => {
     it('classes by default: loopback 2 s, local 10 s (same subnet, same class-A net), remote 60 s', async () => {
       const t = await topo(vtw);

@@ -89,8 +89,21 @@ export class Inpcb {
   }
 }
 
-/** A table of PCBs (struct inpcbtable): UDP's udbtable, raw IP's rawcbtable, later TCP's tcbtable. */
+/**
+ * How a table consults entries that stand for PCBs without being PCBs
+ * (NetBSD's vestigial_hooks_t): TCP's Vestigial Time-Wait installs them.
+ */
+export interface VestigeHooks {
+  /** A vestige holds exactly this 4-tuple (connect(): EADDRINUSE). */
+  connect_in_use(faddr: number, fport: number, laddr: number, lport: number): boolean;
+  /** A vestige holds lport on an address overlapping laddr, for a bind or port choice with a wildcard lookup. */
+  port_in_use(laddr: number, lport: number, wild: boolean): boolean;
+}
+
+/** A table of PCBs (struct inpcbtable): UDP's udbtable, raw IP's rawcbtable, TCP's tcbtable. */
 export class Inpcbtable {
+  /** Vestigial PCBs (TCP's VTW), or null. */
+  inpt_vestige: VestigeHooks | null = null;
   /** Every PCB, in creation order. */
   readonly inpt_queue: Inpcb[] = [];
   /** PCBs with a local port, by that port. */
@@ -311,6 +324,8 @@ export function in_pcbsetport(inp: Inpcb, laddr: number): number {
   for (let i = 0; i < n; i++) {
     const port = min + ((start + i) % n);
     if (in_pcblookup_port(inp.inp_table, laddr, port, true) !== null) continue;
+    const v = inp.inp_table.inpt_vestige;
+    if (v !== null && v.port_in_use(laddr, port, true)) continue;
     inp.inp_lport = port;
     inp.inp_flags |= INP_ANONPORT;
     return 0;
@@ -358,6 +373,9 @@ export function in_pcbbind(inp: Inpcb, nam: Uint8Array | null, _l: Lwp | null): 
     const wild = (so.so_options & (SO_REUSEADDR | SO_REUSEPORT)) === 0;
     const t = in_pcblookup_port(inp.inp_table, laddr, lport, wild);
     if (t !== null && (reuseport & t.inp_socket.so_options) === 0) return EADDRINUSE;
+    /* A vestige is found only by a wildcard lookup: either reuse option bypasses it (NetBSD's in_pcbbind_port). */
+    const v = inp.inp_table.inpt_vestige;
+    if (t === null && v !== null && v.port_in_use(laddr, lport, wild)) return EADDRINUSE;
     inp.inp_lport = lport;
   }
   inp.inp_laddr = laddr;
@@ -394,6 +412,8 @@ export function in_pcbconnect(inp: Inpcb, nam: Uint8Array, l: Lwp | null): numbe
     laddr = r;
   }
   if (in_pcblookup_connect(inp.inp_table, faddr, fport, laddr, inp.inp_lport) !== null) return EADDRINUSE;
+  const v = inp.inp_table.inpt_vestige;
+  if (v !== null && inp.inp_lport !== 0 && v.connect_in_use(faddr, fport, laddr, inp.inp_lport)) return EADDRINUSE;
   if (inp.inp_laddr === INADDR_ANY) {
     if (inp.inp_lport === 0) {
       const e2 = in_pcbbind(inp, null, l);

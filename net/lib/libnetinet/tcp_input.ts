@@ -8,10 +8,12 @@
  *   ip_input -> inetsw[ip_protox[6]].pr_input = tcp_input(m, iphlen)
  *     -> checks: length (tcps_rcvshort), checksum (tcps_rcvbadsum),
  *        header length (tcps_rcvbadoff), options (tcp_dooptions)
- *     -> tcp_pcblookup(): the connection's PCB by 4-tuple, else a
- *        listener (the seams for VTW and the SYN cache, next issue)
- *     -> LISTEN: a SYN makes a socket (sonewconn) in SYN_RECEIVED and
- *        answers SYN-ACK (tcp_output)
+ *     -> the connection's PCB by 4-tuple (in_pcblookup_connect); else a
+ *        Vestigial Time-Wait entry, answered by tcp_vtw_input; else a
+ *        listener (tcp_pcblookup_listen)
+ *     -> LISTEN: a SYN goes to the SYN cache, which answers SYN-ACK;
+ *        the ACK completing it makes the socket (syn_cache_get), which
+ *        continues below in SYN_RECEIVED
  *     -> ESTABLISHED fast path (header prediction): a pure in-order ACK
  *        or a pure in-order data segment
  *     -> otherwise RFC 9293's order: SYN_SENT, PAWS, trim to the window,
@@ -94,6 +96,7 @@ import { tcp_del_sackholes, tcp_new_dsack, tcp_sack_option } from './tcp_sack.ts
 import { tcp_trace } from './tcp_debug.ts';
 import { TcpQent } from './tcp_var.ts';
 import { SC_ABORT, SC_NONE, syn_cache_add, syn_cache_get, syn_cache_reset } from './tcp_syncache.ts';
+import { VTW_DONE, tcp_vtw_input, vtw_add } from './tcp_vtw_input.ts';
 
 function rd16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -255,9 +258,9 @@ function tcp_ack_rtt(ts: TcpState, tp: Tcpcb, opti: TcpOptInfo, ack: number): vo
  * tcp_enter_time_wait: the one place a connection enters TIME_WAIT
  * (FIN_WAIT_2 receiving the FIN, CLOSING getting its FIN acked): every
  * timer stops, 2*MSL starts (2 * t_msl), the socket is disconnected.
- * The seam for the next issue: Vestigial Time-Wait replaces the full PCB
- * here when the application has closed the socket (SS_NOFDREF), and MSL
- * Truncation has already chosen t_msl in tcp_established().
+ * MSL Truncation chose t_msl in tcp_established(); once tcp_input has
+ * answered the segment, a connection whose socket the application has
+ * closed (SS_NOFDREF) becomes a vestige (vtw_add, tcp_vtw_input.ts).
  */
 export function tcp_enter_time_wait(tp: Tcpcb): void {
   tp.t_state = TCPS_TIME_WAIT;
@@ -272,8 +275,8 @@ export function tcp_enter_time_wait(tp: Tcpcb): void {
  * tcp_pcblookup_listen: the socket that should take a segment for
  * (laddr, lport) with no connection: a LISTEN tcpcb bound to laddr, else
  * one bound to the wildcard; failing that, any PCB bound there (a
- * CLOSED tcpcb, which answers with a RST).  The listen-path seam: the SYN
- * cache (next issue) hangs off the listener found here.
+ * CLOSED tcpcb, which answers with a RST).  SYNs for a listener go to
+ * the SYN cache (tcp_syncache.ts).
  */
 export function tcp_pcblookup_listen(table: Inpcbtable, laddr: number, lport: number): Inpcb | null {
   const b = table.inpt_porthash.get(lport);
@@ -293,19 +296,6 @@ export function tcp_pcblookup_listen(table: Inpcbtable, laddr: number, lport: nu
     }
   }
   return wild !== null ? wild : other;
-}
-
-/**
- * tcp_pcblookup: the PCB for a segment from (faddr, fport) to (laddr,
- * lport): the connection with that 4-tuple, else a listener.  The VTW
- * seam: vestigial TIME_WAIT entries are consulted between the two (next
- * issue), and a hit there skips the listener.
- */
-export function tcp_pcblookup(ts: TcpState, faddr: number, fport: number, laddr: number, lport: number): Inpcb | null {
-  const inp = in_pcblookup_connect(ts.tcbtable, faddr, fport, laddr, lport);
-  if (inp !== null) return inp;
-  ts.tcpstat.tcps_pcbhashmiss++;
-  return tcp_pcblookup_listen(ts.tcbtable, laddr, lport);
 }
 
 /* ------------------------------------------------------- reassembly */
@@ -567,7 +557,20 @@ export function tcp_input(m0: Mbuf, iphlen: number, _proto: number): void {
   let tiwin = win;
 
   findpcb: for (;;) {
-    const inp = tcp_pcblookup(ts, src, sport, dst, dport);
+    let inp = in_pcblookup_connect(ts.tcbtable, src, sport, dst, dport);
+    if (inp === null) {
+      /* Vestigial Time-Wait: consulted only when no real connection matches; a hit skips the listener. */
+      const vtab = ts.vtw?.table;
+      if (vtab !== undefined && vtab !== null && vtab.count() > 0) {
+        const vi = vtab.lookup_connect(src, sport, dst, dport);
+        if (vi >= 0 && tcp_vtw_input(ts, vi, src, sport, dst, dport, seq, ack, flags, tlen, opti) === VTW_DONE) {
+          m_freem(m);
+          return;
+        }
+      }
+      stat.tcps_pcbhashmiss++;
+      inp = tcp_pcblookup_listen(ts.tcbtable, dst, dport);
+    }
     if (inp === null) {
       stat.tcps_noport++;
       if (ts.tcp_log_refused !== 0 && (flags & (TH_RST | TH_ACK | TH_SYN)) === TH_SYN) {
@@ -1123,6 +1126,8 @@ export function tcp_input(m0: Mbuf, iphlen: number, _proto: number): void {
     }
     tcp_trace(TA_INPUT, ostate, tp, oseq, ack, oflags, otlen, win);
     if (needoutput || (tp.t_flags & TF_ACKNOW) !== 0) tcp_output(tp);
+    /* A closed socket's connection in TIME_WAIT becomes a vestige (NetBSD's vtw_add call in tcp_input). */
+    if (tp.t_state === TCPS_TIME_WAIT && (so.so_state & SS_NOFDREF) !== 0 && tp.segq === null && !tp.t_dead) vtw_add(ts, tp);
     m_freem(m);
     return;
   }

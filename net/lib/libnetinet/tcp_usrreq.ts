@@ -60,6 +60,7 @@ import { tcp_output } from './tcp_output.ts';
 import { tcp_request_r_scale } from './tcp_input.ts';
 import { TCP_CONGCTL_NAMES, tcp_congctl_lookup } from './tcp_congctl.ts';
 import { tcp_debug_read, tcp_trace_user } from './tcp_debug.ts';
+import { vtw_add, vtw_enable, vtw_entries, vtw_pcblist, vtw_set_enable, vtw_set_entries, vtw_stats_read } from './tcp_vtw_input.ts';
 
 /** SO_LINGER default time for TCP when set with a zero time at attach (NetBSD's TCP_LINGERTIME). */
 export const TCP_LINGERTIME = 120;
@@ -124,7 +125,8 @@ export function tcp_disconnect1(tp: Tcpcb): void {
     soisdisconnecting(so);
     sbflush(so.so_rcv);
     const t = tcp_usrclosed(tp);
-    if (t !== null) tcp_output(t);
+    /* Closing a socket already in TIME_WAIT: it can become a vestige now (NetBSD's tcp_usrclosed). */
+    if (t !== null && !(t.t_state === TCPS_TIME_WAIT && t.segq === null && vtw_add(tcp_of(t.t_kernel), t))) tcp_output(t);
   }
 }
 
@@ -505,6 +507,7 @@ export function tcp_pcblist(k: Kernel): TcpPcbInfo[] {
       vestigial: false,
     });
   }
+  vtw_pcblist(ts, out);
   return out;
 }
 
@@ -552,7 +555,7 @@ function roint(k: Kernel, parent: string, name: string, num: number, get: () => 
 }
 
 type IntField = {
-  [K in keyof TcpState]: TcpState[K] extends number ? K : never
+  [K in keyof TcpState]-?: TcpState[K] extends number ? K : never
 }[keyof TcpState];
 
 /**
@@ -641,6 +644,19 @@ export function tcp_sysctl_setup(k: Kernel): void {
   mkdir(k, t, 'ecn', CTL_CREATE, 'RFC3168 Explicit Congestion Notification');
   rwint(k, `${t}.ecn`, 'enable', CTL_CREATE, 0, 1, () => ts.tcp_do_ecn, (v) => { ts.tcp_do_ecn = v; }, 'Enable TCP Explicit Congestion Notification (not implemented: no effect)');
   rwint(k, `${t}.ecn`, 'maxretries', CTL_CREATE, 0, 16, () => ts.tcp_ecn_maxretries, (v) => { ts.tcp_ecn_maxretries = v; }, 'Number of times to retry ECN setup before disabling ECN on the connection');
+
+  mkdir(k, t, 'vtw', CTL_CREATE, 'TCP Vestigial Time-Wait');
+  const vw = `${t}.vtw`;
+  mk(k, vw, {
+    name: 'enable', type: CTLTYPE_INT, flags: CTLFLAG_READWRITE, description: 'Enable Vestigial Time-Wait',
+    get: () => vtw_enable(ts), set: (v: number) => vtw_set_enable(ts, v),
+  });
+  mk(k, vw, {
+    name: 'entries', type: CTLTYPE_INT, flags: CTLFLAG_READWRITE,
+    description: 'Maximum number of vestigial TIME_WAIT entries (a power of two; settable until first enabled)',
+    get: () => vtw_entries(ts), set: (v: number) => vtw_set_entries(ts, v),
+  });
+  mk(k, vw, { name: 'stats', type: CTLTYPE_STRUCT, get: () => vtw_stats_read(ts), description: 'Vestigial Time-Wait statistics (ours)' });
 
   mkdir(k, t, 'mslt', CTL_CREATE, 'TCP MSL truncation');
   const ml = `${t}.mslt`;
