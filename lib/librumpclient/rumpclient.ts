@@ -54,6 +54,10 @@ function record(v: SpValue): Record<string, SpValue> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) ? v as Record<string, SpValue> : {};
 }
 
+function too_big(call: string, n: number): SyscallError {
+  return new SyscallError(EMSGSIZE, call, `${n} bytes exceed the syscall proxy's ${SP_MAXIO} per call`);
+}
+
 /** Byte counts for buffers, cut so that their total fits in one reply (a short read). */
 function cap_lens(bufs: readonly Uint8Array[]): number[] {
   let left = SP_MAXIO;
@@ -309,8 +313,11 @@ export class RumpClient implements SysApi {
     await this.call(SYS_connect, 'connect', [s, addr]);
   }
 
+  /** sendto(2); one call carries at most SP_MAXIO bytes (more is EMSGSIZE: a datagram cannot be cut short). */
   async sendto(s: number, data: Uint8Array | string, flags = 0, to?: Sockaddr): Promise<number> {
-    return await this.call(SYS_sendto, 'sendto', [s, data, flags, to ?? null]) as number;
+    const buf = typeof data === 'string' ? utf8.encode(data) : data;
+    if (buf.length > SP_MAXIO) throw too_big('sendto', buf.length);
+    return await this.call(SYS_sendto, 'sendto', [s, buf, flags, to ?? null]) as number;
   }
 
   send(s: number, data: Uint8Array | string, flags = 0): Promise<number> {
@@ -328,6 +335,8 @@ export class RumpClient implements SysApi {
   }
 
   async sendmsg(s: number, iov: Uint8Array[], to?: Sockaddr, flags = 0): Promise<number> {
+    const total = iov.reduce((n, b) => n + b.length, 0);
+    if (total > SP_MAXIO) throw too_big('sendmsg', total);
     return await this.call(SYS_sendmsg, 'sendmsg', [s, iov, to ?? null, flags]) as number;
   }
 
