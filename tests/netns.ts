@@ -153,8 +153,9 @@ export class Netns {
 
   /**
    * Take host device dev (in our namespace) in, address it, bring it up,
-   * and turn off what would make captures lie or the link chatter: IPv6
-   * (no router/neighbour solicitations) and TX checksum offload.
+   * with IPv6 off so the link carries no router or neighbour solicitations.
+   * (A TAP opened without IFF_VNET_HDR has no TX checksum offload to turn
+   * off: Linux checksums every frame it hands us.)
    */
   adopt(dev: string, cidr: string): void {
     sh('ip', ['link', 'set', dev, 'netns', this.name]);
