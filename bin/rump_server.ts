@@ -64,25 +64,11 @@ const LIBS: ReadonlyMap<string, () => Promise<KernelComponent>> = new Map([
     return m.rumpnet_shmif_component(new m.ShmifNet());
   }],
   ['rumpnet_virtif', async () => (await import('../net/lib/libvirtif/virtif_component.ts')).rumpnet_virtif_component],
-  ['rumpdev_bpf', () => lazy_component('../dev/lib/libbpf/bpf_component.ts', 'rumpdev_bpf_component')],
+  ['rumpdev_bpf', async () => (await import('../dev/lib/libbpf/bpf_component.ts')).rumpdev_bpf_component],
 ]);
 
 /** The core is always there; naming it is harmless, as linking librump twice is. */
 const CORE_LIBS = new Set(['rump', 'rumpkern', 'rumpuser']);
-
-/** A component from a module that may not exist in this tree yet. */
-async function lazy_component(rel: string, name: string): Promise<KernelComponent> {
-  const spec = new URL(rel, import.meta.url).href;
-  let m: Record<string, unknown>;
-  try {
-    m = await import(spec) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${fileURLToPath(spec)} cannot be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { cause: e });
-  }
-  const c = m[name];
-  if (typeof c !== 'object' || c === null) throw new Error(`${fileURLToPath(spec)} does not export ${name}`);
-  return c as KernelComponent;
-}
 
 /** -l's argument as NetBSD's dlopen retry sees it: lib prefix and .so suffix optional. */
 export function lib_name(arg: string): string {
@@ -151,7 +137,7 @@ function option(cfg: ServerConfig, opt: string, val: string): void {
 }
 
 /** Load the libraries, in boot order. */
-async function load_components(libs: readonly string[]): Promise<KernelComponent[]> {
+export async function load_components(libs: readonly string[]): Promise<KernelComponent[]> {
   const out: KernelComponent[] = [];
   for (const [name, load] of LIBS) {
     if (!libs.includes(name)) continue;

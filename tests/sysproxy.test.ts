@@ -234,6 +234,23 @@ describe('syscalls through the proxy', () => {
     expect(await c!.read(pr, new Uint8Array(3))).toBe(3);
   });
 
+  it('client.net: Node-style sockets in the server\'s kernel, through the proxy', async () => {
+    const { clients: [c] } = await setup();
+    const srv = c!.net.createServer((sock) => { sock.pipe(sock); });
+    await new Promise<void>((resolve) => { srv.listen(7008, '127.0.0.1', resolve); });
+    const conn = c!.net.connect(7008, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    conn.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (Buffer.concat(chunks).length === 11) conn.end();
+    });
+    conn.write('echo, echo.');
+    await new Promise((resolve) => { conn.on('close', resolve); });
+    expect(Buffer.concat(chunks).toString()).toBe('echo, echo.');
+    expect(c!.net).toBe(c!.net);
+    await new Promise((resolve) => { srv.close(resolve); });
+  });
+
   it('each client is its own process with its own descriptors', async () => {
     const { clients: [a, b] } = await setup(2);
     expect(a!.pid).not.toBe(b!.pid);

@@ -13,10 +13,10 @@
  */
 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { resolve as path_resolve } from 'node:path';
+import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve as path_resolve } from 'node:path';
 import {
-  EACCES, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EEXIST, EINVAL, EIO, EMSGSIZE, ENOENT, EPERM, EPROGMISMATCH,
+  EACCES, EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EEXIST, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EPERM, EPROGMISMATCH,
   errnoByName, errnoName, strerror, SyscallError,
 } from '../../include/errno.ts';
 import {
@@ -327,6 +327,15 @@ function unix_alive(path: string): Promise<boolean> {
  * refused.
  */
 async function unix_prepare(u: SpUrl & { kind: 'unix' }): Promise<void> {
+  /* Checked here because bind(2) failing in a missing directory reaches us as EACCES. */
+  const dir = dirname(u.path);
+  let dst;
+  try {
+    dst = statSync(dir);
+  } catch {
+    throw new SpUrlError(`${u.url}: directory ${dir} does not exist`, ENOENT);
+  }
+  if (!dst.isDirectory()) throw new SpUrlError(`${u.url}: ${dir} is not a directory`, ENOTDIR);
   let st;
   try {
     st = lstatSync(u.path);
@@ -347,7 +356,6 @@ function listen_error(u: SpUrl, e: unknown): SpUrlError {
   const where = u.kind === 'unix' ? u.path : `${u.host}:${u.port}`;
   const why = errno === EADDRINUSE ? 'address already in use'
     : errno === EACCES ? 'permission denied'
-    : errno === ENOENT ? 'no such directory'
     : errno === EADDRNOTAVAIL ? 'address not available on this host'
     : (e as Error).message;
   return new SpUrlError(`${u.url}: cannot listen on ${where}: ${why}`, errno);
