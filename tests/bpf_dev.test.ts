@@ -170,7 +170,7 @@ describe('bpf: capturing between two kernels', () => {
     await c!.sys.ioctl(fd, BIOCSETIF, { ifr_name: 'shmif0' });
     await c!.sys.ioctl(fd, BIOCSETF, { bf_len: prog.length, bf_insns: prog });
     await c!.sys.ioctl(fd, BIOCIMMEDIATE, 1);
-    /* c hears a's who-has for .2 only if its bus demux lets ARP through: here it is for .3. */
+    /* a's who-has for c's address comes in, c's reply goes out; the ICMP is filtered away. */
     await ping(a!, '10.0.0.3', 1);
     const recs = await bpfRead(c!, fd, BPF_DFLTBUFSIZE);
     expect(recs.length).toBeGreaterThanOrEqual(2);

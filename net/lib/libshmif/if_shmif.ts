@@ -6,12 +6,13 @@
  *   send:    ether_output -> ether_output_frame (which taps it) -> if_snd
  *            -> shmif_start: count, copy the frame into a bus frame, free
  *            the mbuf, transmit.
- *   receive: the bus's delivery event -> shmif_rx with every frame due,
- *            the "hardware" filter (our MAC, broadcast/multicast, or
- *            anything when promiscuous; a hub carries everyone's unicast
- *            and copying it would be wasted) -> one intr_dispatch(IPL_NET,
- *            fromHost) for the batch -> shmif_rxintr: per frame, m_devget
- *            copies it into this kernel's mbufs -> ifp.if_input (ether_input).
+ *   receive: the bus's delivery event, after its demux ran our filter
+ *            (shmif_filter: our MAC, group addresses but other hosts'
+ *            ARP, anything when promiscuous; a hub carries everyone's
+ *            traffic and taking it in would be wasted) -> shmif_rx with
+ *            the frames for us -> one intr_dispatch(IPL_NET, fromHost)
+ *            for the batch -> shmif_rxintr: per frame, m_devget copies it
+ *            into this kernel's mbufs -> ifp.if_input (ether_input).
  *
  * Configuration, as NetBSD: "ifconfig shmif0 create" (the shmif cloner),
  * "ifconfig shmif0 linkstr BUS" (SIOCSLINKSTR attaches to the named bus
@@ -22,7 +23,8 @@
  *
  * Per packet nothing is allocated: the receive interrupt's handler and
  * argument are the module function shmif_rxintr and the softc, and the
- * frames travel in sc_rxframe for the duration of the call.
+ * frames travel in sc_rxq for the duration of the call.  The filter is
+ * rebuilt only when the interface's flags, MAC or addresses change.
  */
 
 import type { Kernel } from '../../../librump/rumpkern/rump.ts';
@@ -30,12 +32,14 @@ import { intr_dispatch, IPL_NET } from '../../../librump/rumpkern/intr.ts';
 import { net_of } from '../../../librump/rumpnet/net.ts';
 import { m_copydata, m_devget, m_freem, M_CSUM_IPv4, M_CSUM_TCPv4, M_CSUM_UDPv4 } from '../../../librump/rumpnet/uipc_mbuf.ts';
 import { EBUSY, EINVAL, ENXIO } from '../../../include/errno.ts';
-import { IFF_PROMISC, IFF_RUNNING, IFF_UP } from '../../../include/if.ts';
+import { IFF_RUNNING, IFF_UP } from '../../../include/if.ts';
 import {
   IF_DEQUEUE, if_attach, if_clone_create, if_detach, Ifnet, ifnet_of, type IfCloner,
 } from '../libnet/if.ts';
 import { ether_ifattach, ether_ifdetach } from '../libnet/if_ethersubr.ts';
-import { ETHER_ADDR_LEN, ETHER_HDR_LEN, ether_addr_eq } from '../libnet/if_ether.ts';
+import { ETHER_ADDR_LEN } from '../libnet/if_ether.ts';
+import { EtherDemuxFilter } from '../libnet/bpf_demux.ts';
+import type { BpfInsn } from '../../../include/bpf.ts';
 import type { ShmifBus, ShmifFrame, ShmifNet, ShmifPort } from './shmif_bus.ts';
 
 /** Largest MTU a shmif accepts: jumbo frames, which the bus carries as well as any. */
@@ -50,9 +54,12 @@ export const SHMIF_MAXUNIT = 32766;
 /** The driver state of one shmif (NetBSD's struct shmif_sc). */
 export class ShmifSoftc implements ShmifPort {
   sc_bus: ShmifBus | null = null;
-  /** The first of the frames being received, during their interrupt. */
-  sc_rxframe: ShmifFrame | null = null;
+  /** The frames being received, sc_rxq[0, sc_rxn), during their interrupt. */
+  sc_rxq: readonly ShmifFrame[] = [];
+  sc_rxn = 0;
   sc_rxoffload = false;
+  /** The frames this interface wants from the bus, as a BPF program. */
+  readonly sc_demux: EtherDemuxFilter;
   /** The 32 random bits of the MAC (its key in net.macs). */
   sc_macbits = 0;
 
@@ -60,7 +67,9 @@ export class ShmifSoftc implements ShmifPort {
     readonly sc_net: ShmifNet,
     readonly sc_ifp: Ifnet,
     readonly sp_kernel: Kernel,
-  ) {}
+  ) {
+    this.sc_demux = new EtherDemuxFilter(sc_ifp);
+  }
 
   get sp_mac(): Uint8Array {
     return this.sc_ifp.if_sadl;
@@ -68,26 +77,25 @@ export class ShmifSoftc implements ShmifPort {
 
   /**
    * The bus's receive path for this interface, from the host loop: the
-   * frames due now, first and its successors.  The address filter runs
-   * here, like a NIC's, so frames for other hosts on the hub never cost
-   * an interrupt or a copy; if any frame is left, one interrupt takes
-   * them all.
+   * frames its demux let through for us.  One interrupt takes them all.
    */
-  shmif_rx(first: ShmifFrame, offload: boolean): void {
+  shmif_rx(frames: readonly ShmifFrame[], n: number, offload: boolean): void {
     const ifp = this.sc_ifp;
     if ((ifp.if_flags & (IFF_UP | IFF_RUNNING)) !== (IFF_UP | IFF_RUNNING)) return;
-    let n = 0;
-    for (let f: ShmifFrame | null = first; f !== null; f = f.next) if (shmif_wants(this, f)) n++;
-    if (n === 0) return;
-    this.sc_rxframe = first;
+    this.sc_rxq = frames;
+    this.sc_rxn = n;
     this.sc_rxoffload = offload;
     this.sc_bus!.stats.rxintr++;
     intr_dispatch(this.sp_kernel, IPL_NET, shmif_rxintr, this, true);
-    if (this.sc_rxframe !== null) {
+    if (this.sc_rxn !== 0) {
       /* The interrupt was masked (deferred) or the kernel is gone: the frames are lost. */
-      this.sc_rxframe = null;
+      this.sc_rxn = 0;
       ifp.if_iqdrops += n;
     }
+  }
+
+  shmif_filter(): readonly BpfInsn[] {
+    return this.sc_demux.program();
   }
 
   shmif_offload(on: boolean): void {
@@ -96,29 +104,17 @@ export class ShmifSoftc implements ShmifPort {
   }
 }
 
-/*
- * Does sc take frame f?  Not its own; runts (so ether_input counts them),
- * broadcast and multicast, frames to its MAC, or anything when promiscuous.
- */
-function shmif_wants(sc: ShmifSoftc, f: ShmifFrame): boolean {
-  if (f.sender === sc) return false;
-  if (f.len < ETHER_HDR_LEN) return true;
-  const buf = f.buf;
-  const ifp = sc.sc_ifp;
-  return (buf[0]! & 0x01) !== 0 || (ifp.if_flags & IFF_PROMISC) !== 0 || ether_addr_eq(buf, 0, ifp.if_sadl, 0);
-}
-
-/* The receive interrupt handler: copy each wanted frame into an mbuf, hand it up. */
+/* The receive interrupt handler: copy each frame into an mbuf, hand it up. */
 function shmif_rxintr(arg: unknown): void {
   const sc = arg as ShmifSoftc;
-  const first = sc.sc_rxframe;
-  sc.sc_rxframe = null;
+  const q = sc.sc_rxq;
+  const n = sc.sc_rxn;
+  sc.sc_rxn = 0;
   const ifp = sc.sc_ifp;
   const k = sc.sp_kernel;
   const mb = net_of(k).mb;
-  for (let f = first; f !== null; f = f.next) {
-    /* The filter again, per frame: the batch holds frames for others too. */
-    if (!shmif_wants(sc, f)) continue;
+  for (let i = 0; i < n; i++) {
+    const f = q[i]!;
     if (k.dead) return;
     const m = m_devget(mb, f.buf, 0, f.len, ifp.if_index);
     if (m === null) {

@@ -38,6 +38,20 @@
  * a host, so only corruption that slips past the link layer is worth
  * modelling; it exercises the IP/UDP/TCP checksums).
  *
+ * Early demultiplexing.  Every attached port registers a BPF program for
+ * the frames it wants (shmif_filter: its MAC, group addresses, ARP for
+ * its own IPv4 addresses, everything when promiscuous, nothing when down;
+ * the port rebuilds it when its configuration changes, and the bus takes
+ * the new one at the next delivery).  The bus runs the programs on each
+ * frame due (BpfDemux, JIT-compiled) and gives each port only what its
+ * program accepted, so a kernel never takes an interrupt, copies a frame
+ * into mbufs or runs its input path for traffic that is not its own, even
+ * with many kernels on one bus.  Per port, the demux counts frames
+ * accepted and rejected (portStats).  With demux off (a bus option, to
+ * measure what it saves) every port gets every frame but its own and the
+ * kernels' ether_input drops what is not theirs, as on a hub of
+ * promiscuous NICs.
+ *
  * Capture hooks see every frame twice: at 'send' (as the sender put it on
  * the wire) and at 'deliver' (as the receivers get it, after faults),
  * with the bus's time.  shmif_bus_pcap writes the deliver side as pcap.
@@ -52,6 +66,8 @@
 import type { Kernel } from '../../../librump/rumpkern/rump.ts';
 import type { Timespec } from '../../../include/rumpuser.ts';
 import { EINVAL, EXDEV } from '../../../include/errno.ts';
+import type { BpfInsn } from '../../../include/bpf.ts';
+import { BpfDemux } from '../libnet/bpf_demux.ts';
 import { ETHER_HDR_LEN, ETHER_MAX_LEN } from '../libnet/if_ether.ts';
 import { LINKTYPE_ETHERNET, pcap_file_header, pcap_record_header, PCAP_PKTHDR_LEN, PCAP_SNAPLEN, type PcapOptions } from '../libnet/pcap.ts';
 import { shmif_clock_domain, shmif_hostclock, type ShmifHostClock } from './shmif_user.ts';
@@ -69,6 +85,8 @@ export const SHMIF_DELAY_NS = 10_000_000;
 export class ShmifFrame {
   /** At least len bytes; grows for a jumbo frame and stays grown. */
   buf = new Uint8Array(ETHER_MAX_LEN);
+  /** A view of buf, for the demux filters. */
+  view = new DataView(this.buf.buffer);
   len = 0;
   /** Bus time it was sent, and is due. */
   sent = 0;
@@ -90,13 +108,17 @@ export interface ShmifPort {
   /** Its MAC (6 bytes). */
   readonly sp_mac: Uint8Array;
   /**
-   * Frames arrived: first and its successors (through next) are due, in
-   * wire order; the port skips its own (f.sender) and raises at most one
-   * receive interrupt for the rest.  Frames are valid only during the
-   * call.  offload: the bus offers checksum offload (corrupted frames
-   * must still be left for the stack to verify).
+   * Frames arrived for this port: frames[0, n), in wire order, never its
+   * own; it raises at most one receive interrupt for them.  Frames are
+   * valid only during the call.  offload: the bus offers checksum offload
+   * (corrupted frames must still be left for the stack to verify).
    */
-  shmif_rx(first: ShmifFrame, offload: boolean): void;
+  shmif_rx(frames: readonly ShmifFrame[], n: number, offload: boolean): void;
+  /**
+   * The BPF program for frames this port wants.  The same array while
+   * nothing changed; a new one tells the bus to register it again.
+   */
+  shmif_filter(): readonly BpfInsn[];
   /** The bus's checksum offload was switched. */
   shmif_offload(on: boolean): void;
 }
@@ -134,6 +156,11 @@ export interface ShmifBusStats {
   delivered: number;
   /** Receive interrupts raised (at most one per receiver per delivery event, for all frames due). */
   rxintr: number;
+  /** Frames handed to ports (a frame counts once per port that gets it). */
+  rxframes: number;
+  /** Demux decisions, per (frame, port) pair: given to the port, or kept from it. */
+  demux_accepted: number;
+  demux_rejected: number;
   dropped: number;
   duplicated: number;
   delayed: number;
@@ -212,18 +239,42 @@ export interface ShmifBusOptions {
   csumOffload?: boolean;
   /** Limit of frames in flight; default SHMIF_MAXINFLIGHT. */
   maxInflight?: number;
+  /** Early demultiplexing by the ports' filters; default on.  Off: every port gets every frame. */
+  demux?: boolean;
+}
+
+/** What the demux decided for one port. */
+export interface ShmifPortStats {
+  /** Frames its filter accepted (handed to it). */
+  accepted: number;
+  /** Frames its filter rejected (never reached its kernel). */
+  rejected: number;
+}
+
+/* The bus's side of an attached port: its receive queue for the delivery in progress. */
+class ShmifSlot {
+  readonly rxq: ShmifFrame[] = [];
+  rxn = 0;
+  /** The program registered for it, to notice when the port makes a new one. */
+  prog: readonly BpfInsn[] | null = null;
+  constructor(readonly port: ShmifPort) {}
 }
 
 /** One virtual Ethernet hub. */
 export class ShmifBus {
   readonly stats: ShmifBusStats = {
-    frames: 0, bytes: 0, delivered: 0, rxintr: 0, dropped: 0, duplicated: 0, delayed: 0, reordered: 0, corrupted: 0, overruns: 0,
+    frames: 0, bytes: 0, delivered: 0, rxintr: 0, rxframes: 0, demux_accepted: 0, demux_rejected: 0,
+    dropped: 0, duplicated: 0, delayed: 0, reordered: 0, corrupted: 0, overruns: 0,
   };
   private latency: number;
   private offload: boolean;
   private maxInflight: number;
   /* Attached ports, replaced (never changed in place) so a delivery loop keeps a stable list. */
-  private ports: readonly ShmifPort[] = [];
+  private slots: readonly ShmifSlot[] = [];
+  private readonly demux = new BpfDemux<ShmifSlot>();
+  private demuxOn: boolean;
+  /* bd_match's output, reused for every frame. */
+  private readonly matched: ShmifSlot[] = [];
   private clock: ShmifHostClock | null = null;
   private armedAt = Infinity;
   /* Frames in flight, by (t, seq). */
@@ -242,6 +293,7 @@ export class ShmifBus {
     this.latency = checkLatency(opts.latencyNs ?? 0);
     this.offload = opts.csumOffload ?? false;
     this.maxInflight = opts.maxInflight ?? SHMIF_MAXINFLIGHT;
+    this.demuxOn = opts.demux ?? true;
   }
 
   /* ---- configuration (the public API) ---- */
@@ -262,7 +314,24 @@ export class ShmifBus {
   /** Switch checksum offload for every attached interface (and later ones). */
   setChecksumOffload(on: boolean): void {
     this.offload = on;
-    for (const p of this.ports) p.shmif_offload(on);
+    for (const s of this.slots) s.port.shmif_offload(on);
+  }
+
+  get demuxEnabled(): boolean {
+    return this.demuxOn;
+  }
+
+  /** Switch early demultiplexing (for measuring what it saves); counters are kept. */
+  setDemux(on: boolean): void {
+    this.demuxOn = on;
+  }
+
+  /** What the demux decided for port p, or null if p is not attached. */
+  portStats(p: ShmifPort): ShmifPortStats | null {
+    const slot = this.slotOf(p);
+    if (slot === null) return null;
+    const e = this.demux.bd_entry(slot);
+    return { accepted: e?.de_accepted ?? 0, rejected: e?.de_rejected ?? 0 };
   }
 
   /** Set (or with null clear) fault injection; a new config restarts the PRNG from its seed. */
@@ -280,7 +349,7 @@ export class ShmifBus {
 
   /** Interfaces attached now. */
   attached(): readonly ShmifPort[] {
-    return this.ports;
+    return this.slots.map((s) => s.port);
   }
 
   /** Frames in flight. */
@@ -323,7 +392,7 @@ export class ShmifBus {
     } else if (shmif_clock_domain(hyp) !== this.clock.domain) {
       return EXDEV;
     }
-    if (!this.ports.includes(p)) this.ports = [...this.ports, p];
+    if (this.slotOf(p) === null) this.slots = [...this.slots, new ShmifSlot(p)];
     p.shmif_offload(this.offload);
     return 0;
   }
@@ -333,9 +402,13 @@ export class ShmifBus {
    * and the clock is released, so the bus holds no host event.
    */
   detachPort(p: ShmifPort): void {
-    this.ports = this.ports.filter((x) => x !== p);
+    const slot = this.slotOf(p);
+    if (slot !== null) {
+      this.slots = this.slots.filter((s) => s !== slot);
+      this.demux.bd_remove(slot);
+    }
     p.shmif_offload(false);
-    if (this.ports.length > 0) return;
+    if (this.slots.length > 0) return;
     for (let f = this.head; f !== null; f = this.head) {
       this.unlink(f);
       this.frameFree(f);
@@ -347,7 +420,8 @@ export class ShmifBus {
 
   /** Is the MAC used by an attached port other than `self`? */
   macInUse(mac: Uint8Array, self: ShmifPort | null): boolean {
-    for (const p of this.ports) {
+    for (const s of this.slots) {
+      const p = s.port;
       if (p === self) continue;
       const a = p.sp_mac;
       if (a[0] === mac[0] && a[1] === mac[1] && a[2] === mac[2] && a[3] === mac[3] && a[4] === mac[4] && a[5] === mac[5]) return true;
@@ -358,7 +432,10 @@ export class ShmifBus {
   /** A frame buffer for len bytes; fill f.buf[0, len) and transmit() it. */
   frameGet(len: number): ShmifFrame {
     const f = this.freelist.pop() ?? new ShmifFrame();
-    if (f.buf.length < len) f.buf = new Uint8Array(len);
+    if (f.buf.length < len) {
+      f.buf = new Uint8Array(len);
+      f.view = new DataView(f.buf.buffer);
+    }
     f.corrupted = false;
     f.sender = null;
     return f;
@@ -505,19 +582,62 @@ export class ShmifBus {
     }
   }
 
+  /*
+   * Hand the batch to the ports: each gets the frames its filter accepts
+   * (or, with demux off, every frame but its own) in one call.
+   */
   private deliverBatch(first: ShmifFrame): void {
-    const ports = this.ports;
-    let dead = false;
-    for (let i = 0; i < ports.length; i++) {
-      const p = ports[i]!;
-      if (p.sp_kernel.dead) {
-        dead = true;
-        continue;
+    const slots = this.slots;
+    if (this.demuxOn) {
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        if (slot.port.sp_kernel.dead) continue;
+        const prog = slot.port.shmif_filter();
+        if (prog !== slot.prog) {
+          if (this.demux.bd_set(slot, prog) !== 0) throw new Error(`shmif ${this.name}: a port's demux program does not validate`);
+          slot.prog = prog;
+        }
       }
-      p.shmif_rx(first, this.offload);
+    }
+    const st = this.stats;
+    const out = this.matched;
+    for (let f: ShmifFrame | null = first; f !== null; f = f.next) {
+      const sender = f.sender;
+      if (this.demuxOn) {
+        const skip = sender === null ? null : this.slotOf(sender);
+        const n = this.demux.bd_match(f.view, 0, f.len, skip, out);
+        /* Decisions for the ports that could hear it: all but the sender. */
+        const heard = slots.length - (skip !== null ? 1 : 0);
+        st.demux_accepted += n;
+        st.demux_rejected += heard - n;
+        for (let i = 0; i < n; i++) {
+          const slot = out[i]!;
+          slot.rxq[slot.rxn++] = f;
+        }
+      } else {
+        for (let i = 0; i < slots.length; i++) {
+          const slot = slots[i]!;
+          if (slot.port !== sender) slot.rxq[slot.rxn++] = f;
+        }
+      }
+    }
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const n = slot.rxn;
+      if (n === 0) continue;
+      slot.rxn = 0;
+      if (slot.port.sp_kernel.dead) continue;
+      st.rxframes += n;
+      slot.port.shmif_rx(slot.rxq, n, this.offload);
     }
     /* A halted kernel's interfaces stay attached until noticed here. */
-    if (dead) for (const p of this.ports) if (p.sp_kernel.dead) this.detachPort(p);
+    for (const slot of slots) if (slot.port.sp_kernel.dead) this.detachPort(slot.port);
+  }
+
+  private slotOf(p: ShmifPort): ShmifSlot | null {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i]!.port === p) return slots[i]!;
+    return null;
   }
 }
 

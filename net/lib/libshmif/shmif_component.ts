@@ -20,7 +20,7 @@ import { shmif_cloner } from './if_shmif.ts';
 import type { ShmifNet } from './shmif_bus.ts';
 
 export { ShmifNet, ShmifBus, shmif_bus_pcap } from './shmif_bus.ts';
-export type { ShmifFaults, ShmifBusOptions, ShmifBusStats, ShmifCaptureHook, ShmifCaptureStage } from './shmif_bus.ts';
+export type { ShmifFaults, ShmifBusOptions, ShmifBusStats, ShmifCaptureHook, ShmifCaptureStage, ShmifPort, ShmifPortStats } from './shmif_bus.ts';
 export { rump_shmif_create } from './if_shmif.ts';
 
 /** The shmif component for kernels meeting on net's buses. */
