@@ -35,6 +35,29 @@ import { SP_MAXIO, SP_MAXIOV, type SpHyperup, type SpValue } from '../rumpuser/s
 export interface SpProc {
   readonly proc: Proc;
   readonly sys: RumpSys;
+  /** A read buffer kept between calls (a read returns far less than it asks for, and zeroing the ask each time costs more than the call). */
+  rbuf: Uint8Array | null;
+}
+
+/** Largest read buffer kept between calls; results up to SP_RBUF_COPY bytes are copied out so it can be. */
+const SP_RBUF_KEEP = 4 * 1024 * 1024;
+const SP_RBUF_COPY = 64 * 1024;
+
+function rbuf_get(p: SpProc, len: number): Uint8Array {
+  const b = p.rbuf;
+  if (b !== null && b.length >= len) {
+    p.rbuf = null;
+    return b;
+  }
+  return new Uint8Array(len);
+}
+
+/** The first n bytes of b as the reply; b goes back to p unless the reply holds on to it. */
+function rbuf_put(p: SpProc, b: Uint8Array, n: number): Uint8Array {
+  if (n > SP_RBUF_COPY || b.length > SP_RBUF_KEEP) return b.subarray(0, n);
+  const out = b.slice(0, n);
+  if (p.rbuf === null || p.rbuf.length < b.length) p.rbuf = b;
+  return out;
 }
 
 export interface RumpSpOptions {
@@ -150,14 +173,16 @@ function sysctl_name(a: SpArgs, v: SpValue): SysctlName {
   throw new SyscallError(EINVAL, a.name, 'argument 1: expected a sysctl name or MIB');
 }
 
-type SpCall = (sys: RumpSys, a: SpArgs, opts: RumpSpOptions) => Promise<unknown>;
+type SpCall = (sys: RumpSys, a: SpArgs, opts: RumpSpOptions, p: SpProc) => Promise<unknown>;
 
 /* The calls a client may make, by NetBSD syscall number, with the arguments each carries. */
 const sp_calls = new Map<number, readonly [string, SpCall]>([
   [SYS_getpid, ['getpid', (sys) => sys.getpid()]],
-  [SYS_read, ['read', async (sys, a) => {
-    const buf = new Uint8Array(a.len(1));
-    return buf.subarray(0, await sys.read(a.int(0), buf));
+  [SYS_read, ['read', async (sys, a, _o, p) => {
+    const len = a.len(1);
+    const fd = a.int(0);
+    const buf = rbuf_get(p, len);
+    return rbuf_put(p, buf, await sys.read(fd, buf.subarray(0, len)));
   }]],
   [SYS_write, ['write', (sys, a) => sys.write(a.int(0), a.data(1))]],
   [SYS_open, ['open', (sys, a) => sys.open(a.str(0), a.optint(1, 0))]],
@@ -187,10 +212,13 @@ const sp_calls = new Map<number, readonly [string, SpCall]>([
   [SYS_paccept, ['accept', (sys, a) => sys.accept(a.int(0), a.optint(1, 0))]],
   [SYS_connect, ['connect', (sys, a) => sys.connect(a.int(0), a.sockaddr(1))]],
   [SYS_sendto, ['sendto', (sys, a) => sys.sendto(a.int(0), a.data(1), a.optint(2, 0), a.optsockaddr(3))]],
-  [SYS_recvfrom, ['recvfrom', async (sys, a) => {
-    const buf = new Uint8Array(a.len(1));
-    const r = await sys.recvfrom(a.int(0), buf, a.optint(2, 0));
-    return [buf.subarray(0, r.n), r.from, r.flags];
+  [SYS_recvfrom, ['recvfrom', async (sys, a, _o, p) => {
+    const len = a.len(1);
+    const s = a.int(0);
+    const flags = a.optint(2, 0);
+    const buf = rbuf_get(p, len);
+    const r = await sys.recvfrom(s, buf.subarray(0, len), flags);
+    return [rbuf_put(p, buf, r.n), r.from, r.flags];
   }]],
   [SYS_sendmsg, ['sendmsg', (sys, a) => {
     const iov = a.array(1, SP_MAXIOV);
@@ -248,7 +276,8 @@ export function rump_sp_hyperup(k: Kernel, opts: RumpSpOptions = {}): SpHyperup<
   return {
     sp_banner: `${OSTYPE} ${OSRELEASE} ${RUMPTS_VERSION} (${k.hostname})`,
     hyp_lwproc_rfork(comm: string): SpProc {
-      return rump_lwproc_rfork(k, RUMP_RFCFDG, comm.slice(0, 16) || 'rumpclient');
+      const { proc, sys } = rump_lwproc_rfork(k, RUMP_RFCFDG, comm.slice(0, 16) || 'rumpclient');
+      return { proc, sys, rbuf: null };
     },
     hyp_getpid(p: SpProc): number {
       return p.proc.p_pid;
@@ -257,7 +286,7 @@ export function rump_sp_hyperup(k: Kernel, opts: RumpSpOptions = {}): SpHyperup<
       const c = sp_calls.get(sysnum);
       if (c === undefined) return Promise.reject(new SyscallError(ENOSYS, `syscall ${sysnum}`, 'not offered by the syscall proxy'));
       try {
-        return c[1](p.sys, new SpArgs(c[0], args), opts);
+        return c[1](p.sys, new SpArgs(c[0], args), opts, p);
       } catch (e) {
         return Promise.reject(e);
       }
