@@ -221,6 +221,8 @@ export async function rump_server_main(argv: readonly string[], io: ToolIO = std
       if (error !== undefined) io.err(error);
       return;
     }
+    /* The parent may have gone (killed while waiting): the server serves on regardless. */
+    if (!process.connected) return;
     process.send!({ status, error });
     process.disconnect();
   };
@@ -247,11 +249,11 @@ export async function rump_server_main(argv: readonly string[], io: ToolIO = std
     return 1;
   }
 
-  let stopping: Promise<number> | null = null;
+  let stopping: Promise<void> | null = null;
   let stopped: (code: number) => void = () => {};
   const served = new Promise<number>((resolve) => { stopped = resolve; });
   /* Halt, stop serving (the socket file goes), let the last replies out. */
-  const stop = (why: string, keepProcess = false): Promise<number> => {
+  const stop = (why: string, keepProcess = false): Promise<void> => {
     if (stopping === null) {
       stopping = (async () => {
         if (cfg.verbose) io.out(`rump_server: ${why}\n`);
@@ -265,7 +267,6 @@ export async function rump_server_main(argv: readonly string[], io: ToolIO = std
         } else {
           stopped(0);
         }
-        return 0;
       })();
     }
     return stopping;
