@@ -379,12 +379,17 @@ export async function rumpuser_sp_init<P>(url: string, hyp: SpHyperup<P>, opts: 
     });
   });
   if (u.kind === 'unix') {
-    /* Created 0600 from the start: no window in which others may connect. */
-    const old = process.umask(0o177);
+    /* Created 0600 from the start: no window in which others may connect (but a worker thread may not set the umask; the chmod below still applies). */
+    let old: number | null = null;
+    try {
+      old = process.umask(0o177);
+    } catch {
+      old = null;
+    }
     try {
       srv.listen(u.path);
     } finally {
-      process.umask(old);
+      if (old !== null) process.umask(old);
     }
   } else {
     srv.listen(u.port, u.host);
