@@ -445,10 +445,11 @@ export function sa_in(addr: number): Uint8Array {
 /**
  * The address in a sockaddr_in, or null if it is not one.  With
  * anyFamily, bytes past sa_len count as zero and the family is not
- * checked: how BSD reads a netmask, which route(8) trims.
+ * checked: how BSD reads a netmask, which route(8) trims (to nothing at
+ * all for "default").
  */
 export function sa_in_addr(sa: Uint8Array | null, anyFamily = false): number | null {
-  if (sa === null || sa.length < 1) return null;
+  if (sa === null) return null;
   if (!anyFamily && (sa.length < 8 || sa[1] !== AF_INET || sa[0]! < 8)) return null;
   const byte = (i: number): number => (i < sa[0]! && i < sa.length ? sa[i]! : 0);
   return ((byte(4) << 24) | (byte(5) << 16) | (byte(6) << 8) | byte(7)) >>> 0;

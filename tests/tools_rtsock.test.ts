@@ -105,6 +105,14 @@ describe('routing socket', () => {
     expect((await nextRt(a, s)).hdr).toMatchObject({ rtm_type: RTM_DELETE, rtm_errno: 0 });
     expect(a.rt!.rt_get(a4('10.1.0.0'), 16)).toBeNull();
     expect(await next(a, s)).toBeNull();
+
+    /* A default route as route(8) sends it: the netmask trimmed to an empty sockaddr. */
+    const def = rtm_blank(RTM_ADD);
+    def.rtm_flags = STATIC_GW;
+    const m = rt_msg_build(def, addrs({ [RTAX_DST]: sa_in(0), [RTAX_GATEWAY]: sa_in(a4('10.0.0.2')), [RTAX_NETMASK]: new Uint8Array([0]) }));
+    expect(m.length).toBe(RT_MSGHDR_LEN + 16 + 16 + 8);
+    expect(await send(a, s, m)).toBe(0);
+    expect(a.rt!.rt_get(0, 0)).toMatchObject({ rt_gateway: a4('10.0.0.2') });
     await a.sys.close(s);
   });
 
