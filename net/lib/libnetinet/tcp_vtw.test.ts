@@ -92,7 +92,7 @@ describe('VtwTable: entries', () => {
     expect(t.fport(i)).toBe(65535);
     expect(t.rcv_nxt(i)).toBe(0xfffffff0);
     expect(t.snd_nxt(i)).toBe(0x80000001);
-    expect(t.uid(i)).toBe(0xfffffffe);
+    expect(t.ts_recent(i)).toBe(0xfffffffe);
     expect(t.flags(i)).toBe(VTW_REUSEADDR | VTW_REUSEPORT);
     expect(t.msl_class(i)).toBe(1);
     expect(t.expire(i)).toBe(60_000);
@@ -240,7 +240,7 @@ describe('VtwTable: entries', () => {
     expect(t.alive(a)).toBe(false);
     expect(lookc(t, CLIENT, 5000)).toBe(n);
     expect([t.laddr(n), t.lport(n), t.faddr(n), t.fport(n)]).toEqual([SERVER, 80, CLIENT, 5000]);
-    expect([t.rcv_nxt(n), t.snd_nxt(n), t.uid(n), t.flags(n), t.msl_class(n)]).toEqual([111, 222, 7, VTW_REUSEPORT, 3]);
+    expect([t.rcv_nxt(n), t.snd_nxt(n), t.ts_recent(n), t.flags(n), t.msl_class(n)]).toEqual([111, 222, 7, VTW_REUSEPORT, 3]);
     expect(t.expire(n)).toBe(200);
     expect(t.count()).toBe(2);
     expect(t.allocated(3)).toBe(3);

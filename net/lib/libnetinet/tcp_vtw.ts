@@ -16,7 +16,7 @@
  *
  *  - The arena: N entries named by index.  Each has a 32-byte record of
  *    eight int32 words (faddr, laddr, fport << 16 | lport, the two hash
- *    keys, rcv_nxt, snd_nxt, uid), so a lookup compares one record in one
+ *    keys, rcv_nxt, snd_nxt, ts_recent), so a lookup compares one record in one
  *    cache line; expiry, flags and class sit in side columns.  A slot is
  *    free when its expiry is 0.  An entry is alive while hashed: its keys
  *    (line << 4 | slot, always > 0) are complemented when it is unhashed,
@@ -90,7 +90,9 @@
 export const VTW_REUSEADDR = 0x01;
 /** The entry's socket had SO_REUSEPORT. */
 export const VTW_REUSEPORT = 0x02;
-const VTW_UFLAGS = VTW_REUSEADDR | VTW_REUSEPORT;
+/** The connection used timestamps: ts_recent holds the peer's last one. */
+export const VTW_TSTMP = 0x04;
+const VTW_UFLAGS = VTW_REUSEADDR | VTW_REUSEPORT | VTW_TSTMP;
 
 /* An entry's record: words of v_rec from idx << 3. */
 const R_FADDR = 0;
@@ -100,7 +102,7 @@ const R_KEY = 3;
 const R_PORT_KEY = 4;
 const R_RCV_NXT = 5;
 const R_SND_NXT = 6;
-const R_UID = 7;
+const R_TS_RECENT = 7;
 
 /** Ring (class) count: 0 classless, 1 remote, 2 local, 3 loopback. */
 export const VTW_NCLASS = 4;
@@ -288,7 +290,7 @@ export class VtwTable {
    * nothing to give up.
    */
   add(cls: number, expireMs: number, laddr: number, lport: number, faddr: number, fport: number,
-      rcv_nxt: number, snd_nxt: number, uid: number, flags: number): number {
+      rcv_nxt: number, snd_nxt: number, ts_recent: number, flags: number): number {
     this.check_cls(cls);
     if (!(expireMs > 0)) throw new RangeError(`vtw: expiry ${expireMs} is not a positive time`);
     lport &= 0xffff;
@@ -298,7 +300,7 @@ export class VtwTable {
     if (!this.fatp_reserve(cls, tag, ptag)) return -1;
     const idx = this.vtw_alloc(cls, expireMs);
     if (idx < 0) return -1;
-    this.vtw_fill(idx, faddr, laddr, (fport << 16) | lport, rcv_nxt, snd_nxt, uid, flags);
+    this.vtw_fill(idx, faddr, laddr, (fport << 16) | lport, rcv_nxt, snd_nxt, ts_recent, flags);
     this.vtw_inshash(idx, tag, ptag);
     return idx;
   }
@@ -334,7 +336,7 @@ export class VtwTable {
     const ports = rec[o + R_PORTS];
     const rcv_nxt = rec[o + R_RCV_NXT];
     const snd_nxt = rec[o + R_SND_NXT];
-    const uid = rec[o + R_UID];
+    const ts_recent = rec[o + R_TS_RECENT];
     const flags = this.v_flags[idx];
     const tag = vtw_tag_v4(faddr, ports >>> 16, laddr, ports & 0xffff);
     const ptag = vtw_port_tag(ports & 0xffff);
@@ -345,7 +347,7 @@ export class VtwTable {
     const n = this.fatp_reserve(cls, tag, ptag) ? this.vtw_alloc(cls, newExpireMs) : -1;
     if (n < 0) return rec[o + R_KEY] > 0 ? idx : -1;
     if (rec[o + R_KEY] > 0) this.del(idx);
-    this.vtw_fill(n, faddr, laddr, ports, rcv_nxt, snd_nxt, uid, flags);
+    this.vtw_fill(n, faddr, laddr, ports, rcv_nxt, snd_nxt, ts_recent, flags);
     this.vtw_inshash(n, tag, ptag);
     return n;
   }
@@ -433,10 +435,18 @@ export class VtwTable {
   snd_nxt(idx: number): number {
     return this.v_rec[(idx << 3) + R_SND_NXT] >>> 0;
   }
-  uid(idx: number): number {
-    return this.v_rec[(idx << 3) + R_UID] >>> 0;
+  /**
+   * The peer's last timestamp.  NetBSD keeps the owner's uid in this word
+   * for bind()'s cross-user check; we have no credentials, and keeping
+   * the timestamp gives vestiges PAWS and timestamp-based reuse.
+   */
+  ts_recent(idx: number): number {
+    return this.v_rec[(idx << 3) + R_TS_RECENT] >>> 0;
   }
-  /** VTW_REUSEADDR | VTW_REUSEPORT */
+  set_ts_recent(idx: number, v: number): void {
+    this.v_rec[(idx << 3) + R_TS_RECENT] = v | 0;
+  }
+  /** VTW_REUSEADDR | VTW_REUSEPORT | VTW_TSTMP */
   flags(idx: number): number {
     return this.v_flags[idx];
   }
@@ -648,7 +658,7 @@ export class VtwTable {
   }
 
   private vtw_fill(idx: number, faddr: number, laddr: number, ports: number, rcv_nxt: number,
-                   snd_nxt: number, uid: number, flags: number): void {
+                   snd_nxt: number, ts_recent: number, flags: number): void {
     const rec = this.v_rec;
     const o = idx << 3;
     rec[o + R_FADDR] = faddr;
@@ -656,7 +666,7 @@ export class VtwTable {
     rec[o + R_PORTS] = ports;
     rec[o + R_RCV_NXT] = rcv_nxt;
     rec[o + R_SND_NXT] = snd_nxt;
-    rec[o + R_UID] = uid;
+    rec[o + R_TS_RECENT] = ts_recent;
     this.v_flags[idx] = flags & VTW_UFLAGS;
   }
 

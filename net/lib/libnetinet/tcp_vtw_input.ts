@@ -35,7 +35,7 @@ import { SEQ_ADD, SEQ_GT, SEQ_SUB } from './tcp_seq.ts';
 import { TF_RCVD_TSTMP, ppsratecheck, type TcpOptInfo, type Tcpcb, type TcpState } from './tcp_var.ts';
 import { class_to_msl, msl_to_class, mslt_class_names, tcp_close, tcp_respond } from './tcp_subr.ts';
 import { tcp_canceltimers } from './tcp_timer.ts';
-import { VtwTable, VTW_MAX_ENTRIES, VTW_MIN_ENTRIES, VTW_REUSEADDR, VTW_REUSEPORT } from './tcp_vtw.ts';
+import { VtwTable, VTW_MAX_ENTRIES, VTW_MIN_ENTRIES, VTW_REUSEADDR, VTW_REUSEPORT, VTW_TSTMP } from './tcp_vtw.ts';
 import type { TcpPcbInfo } from './tcp_usrreq.ts';
 
 /** NetBSD's default net.inet.tcp.vtw.entries. */
@@ -66,9 +66,6 @@ export class VtwState {
   entries = VTW_DEFAULT_ENTRIES;
   /** Allocated on the first enable and kept (NetBSD never frees it). */
   table: VtwTable | null = null;
-  /** The peer's last timestamp per entry, and whether it sent any (beyond NetBSD: PAWS and reuse by timestamp). */
-  ts_recent: Uint32Array | null = null;
-  ts_ok: Uint8Array | null = null;
   readonly sweep = new Callout();
   readonly stats = new VtwStats();
 
@@ -110,8 +107,6 @@ export function vtw_set_enable(ts: TcpState, v: number): number {
   if ((v & 1) !== 0 && vs.table === null) {
     try {
       vs.table = new VtwTable(vs.entries);
-      vs.ts_recent = new Uint32Array(vs.entries);
-      vs.ts_ok = new Uint8Array(vs.entries);
     } catch {
       return ENOMEM;
     }
@@ -185,16 +180,15 @@ export function vtw_add(ts: TcpState, tp: Tcpcb): boolean {
   const inp = tp.t_inpcb;
   const so = inp.inp_socket;
   const cls = msl_to_class(ts, tp.t_msl);
-  const flags = ((so.so_options & SO_REUSEADDR) !== 0 ? VTW_REUSEADDR : 0) | ((so.so_options & SO_REUSEPORT) !== 0 ? VTW_REUSEPORT : 0);
+  const tsok = (tp.t_flags & TF_RCVD_TSTMP) !== 0;
+  const flags = ((so.so_options & SO_REUSEADDR) !== 0 ? VTW_REUSEADDR : 0) |
+    ((so.so_options & SO_REUSEPORT) !== 0 ? VTW_REUSEPORT : 0) | (tsok ? VTW_TSTMP : 0);
   const idx = vs.table.add(cls, now_ms(ts.k) + lifetime_ms(ts, cls), inp.inp_laddr, inp.inp_lport, inp.inp_faddr,
-    inp.inp_fport, tp.rcv_nxt, tp.snd_max, 0, flags);
+    inp.inp_fport, tp.rcv_nxt, tp.snd_max, tsok ? tp.ts_recent : 0, flags);
   if (idx < 0) {
     vs.stats.add_failed++;
     return false;
   }
-  const tsok = (tp.t_flags & TF_RCVD_TSTMP) !== 0;
-  vs.ts_ok![idx] = tsok ? 1 : 0;
-  vs.ts_recent![idx] = tsok ? tp.ts_recent : 0;
   if (!callout_pending(vs.sweep)) vtw_sweep_arm(ts);
   tcp_canceltimers(tp);
   tcp_close(tp);
@@ -298,8 +292,8 @@ export function tcp_vtw_input(ts: TcpState, idx: number, src: number, sport: num
     return VTW_REUSE;
   }
   const rcv_nxt = t.rcv_nxt(idx);
-  const tsok = vs.ts_ok![idx] !== 0;
-  const tsrecent = vs.ts_recent![idx]!;
+  const tsok = (t.flags(idx) & VTW_TSTMP) !== 0;
+  const tsrecent = t.ts_recent(idx);
 
   /*
    * A new SYN for the same 4-tuple with a newer sequence number or
@@ -406,14 +400,9 @@ export function tcp_vtw_input(ts: TcpState, idx: number, src: number, sport: num
    * class, moved to the young end of its ring) and the peer gets an ACK
    * of rcv_nxt.
    */
-  if (opti.ts_present && tsok) vs.ts_recent![idx] = opti.ts_val;
-  const cls = t.msl_class(idx);
-  const nidx = t.restart(idx, now_ms(ts.k) + lifetime_ms(ts, cls));
-  if (nidx !== idx) {
-    vs.ts_ok![nidx] = vs.ts_ok![idx]!;
-    vs.ts_recent![nidx] = vs.ts_recent![idx]!;
-  }
-  vtw_ack(ts, nidx, dst, dport, src, sport, false);
+  if (opti.ts_present && tsok) t.set_ts_recent(idx, opti.ts_val);
+  const nidx = t.restart(idx, now_ms(ts.k) + lifetime_ms(ts, t.msl_class(idx)));
+  vtw_ack(ts, nidx >= 0 ? nidx : idx, dst, dport, src, sport, false);
   return VTW_DONE;
 }
 
