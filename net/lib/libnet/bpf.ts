@@ -148,19 +148,16 @@ export class BpfIf implements IfTap {
     const dlist = this.bif_dlist;
     const nul = this.bif_dlt === DLT_NULL;
     const pktlen = m.m_pkthdr.len + (nul ? NULL_HDR_LEN : 0);
-    if (nul) {
-      if (this.scratch.length < pktlen) {
-        this.scratch = new Uint8Array(pktlen);
-        this.scratchView = new DataView(this.scratch.buffer);
-      }
-      this.scratchView.setUint32(0, af, true);
-      m_copydata(m, 0, pktlen - NULL_HDR_LEN, this.scratch, NULL_HDR_LEN);
-    }
+    let flattened = false;
     let gottime = false;
     for (let i = 0; i < dlist.length; i++) {
       const d = dlist[i]!;
       if (dir === TAP_OUT && !d.bd_seesent) continue;
       d.bd_rcount++;
+      if (nul && !flattened) {
+        this.flatten_af(m, af, pktlen);
+        flattened = true;
+      }
       const f = d.bd_filter;
       let slen = BPF_ACCEPT_ALL;
       if (f !== null) slen = nul ? f.flat(this.scratchView, 0, pktlen, pktlen) : bpfjit_filter(f, m, pktlen, pktlen);
@@ -172,6 +169,16 @@ export class BpfIf implements IfTap {
       catchpacket(d, nul ? null : m, this.scratch, pktlen, slen, this.ts);
     }
   }
+
+  /* DLT_NULL: the family word, then the packet, into the scratch buffer (as bpf_mtap_af's stack mbuf). */
+  private flatten_af(m: Mbuf, af: number, pktlen: number): void {
+    if (this.scratch.length < pktlen) {
+      this.scratch = new Uint8Array(pktlen);
+      this.scratchView = new DataView(this.scratch.buffer);
+    }
+    this.scratchView.setUint32(0, af, true);
+    m_copydata(m, 0, pktlen - NULL_HDR_LEN, this.scratch, NULL_HDR_LEN);
+  }
 }
 
 /** Per-kernel bpf state. */
@@ -180,7 +187,6 @@ export class BpfState {
   readonly bifs = new Map<Ifnet, BpfIf>();
   /** The interface detach hook is in place (added on first attach). */
   hooked = false;
-  major = -1;
 }
 
 declare module '../../../librump/rumpkern/rump.ts' {
@@ -643,11 +649,9 @@ export const bpf_cdevsw: Cdevsw = {
 
 /** The bpf device of a kernel: its switch and the cloning node /dev/bpf. */
 export function bpf_init(k: Kernel): void {
-  const st = new BpfState();
-  k.bpf = st;
+  k.bpf = new BpfState();
   const r = devsw_attach(k, bpf_cdevsw);
   if (r.error !== 0) panic(k, `bpf: devsw_attach: errno ${r.error}`);
-  st.major = r.major;
   const error = devnode_create(k, 'bpf', makedev(r.major, 0));
   if (error !== 0) panic(k, `bpf: /dev/bpf: errno ${error}`);
 }
