@@ -24,7 +24,7 @@
  * Per packet nothing is allocated: the receive interrupt's handler and
  * argument are the module function shmif_rxintr and the softc, and the
  * frames travel in sc_rxq for the duration of the call.  The filter is
- * rebuilt only when the interface's flags, MAC or addresses change.
+ * rebuilt only when the interface's flags, taps, MAC or addresses change.
  */
 
 import type { Kernel } from '../../../librump/rumpkern/rump.ts';
