@@ -76,11 +76,16 @@ export class Inpcb {
   inp_route: Rtentry | null = null;
   inp_route_dst = 0;
   inp_route_gen = -1;
-  /* The buckets holding this PCB, for removal. */
+  /* Where this PCB sits in its table's queue and buckets, for O(1) removal. */
+  inp_queueidx = -1;
   inp_portbucket: Inpcb[] | null = null;
   inp_portkey = 0;
+  inp_portidx = -1;
+  inp_bindbucket: Inpcb[] | null = null;
+  inp_bindidx = -1;
   inp_connbucket: Inpcb[] | null = null;
   inp_connkey = 0;
+  inp_connidx = -1;
   /** The protocol's control block (TCP's tcpcb), NetBSD's inp_ppcb. */
   inp_ppcb: unknown = null;
 
@@ -104,10 +109,16 @@ export interface VestigeHooks {
 export class Inpcbtable {
   /** Vestigial PCBs (TCP's VTW), or null. */
   inpt_vestige: VestigeHooks | null = null;
-  /** Every PCB, in creation order. */
+  /**
+   * Every PCB.  A PCB leaving swaps the last one into its place, so the
+   * order is creation order only until the first removal; a server with
+   * 100,000 connections must not pay a linear scan per close.
+   */
   readonly inpt_queue: Inpcb[] = [];
-  /** PCBs with a local port, by that port. */
+  /** PCBs with a local port, connected or not, by that port (bind conflicts). */
   readonly inpt_porthash = new Map<number, Inpcb[]>();
+  /** Bound PCBs that are not connected (listeners, UDP sockets), by local port: input finds them without walking connections. */
+  readonly inpt_bindhash = new Map<number, Inpcb[]>();
   /** Connected PCBs, by a hash of the 4-tuple. */
   readonly inpt_connecthash = new Map<number, Inpcb[]>();
 
@@ -119,20 +130,47 @@ function connhash(faddr: number, fport: number, laddr: number, lport: number): n
   return (faddr ^ laddr ^ ((fport << 16) | lport)) >>> 0;
 }
 
-function bucket_add(map: Map<number, Inpcb[]>, key: number, inp: Inpcb): Inpcb[] {
+/*
+ * Buckets are arrays; each PCB remembers its index in each, and removal
+ * swaps the bucket's last PCB into the hole (O(1)).  Which index field a
+ * bucket uses is passed as a small selector to keep this allocation-free.
+ */
+const B_PORT = 0;
+const B_BIND = 1;
+const B_CONN = 2;
+
+function idx_get(inp: Inpcb, which: number): number {
+  return which === B_PORT ? inp.inp_portidx : which === B_BIND ? inp.inp_bindidx : inp.inp_connidx;
+}
+
+function idx_set(inp: Inpcb, which: number, i: number): void {
+  if (which === B_PORT) inp.inp_portidx = i;
+  else if (which === B_BIND) inp.inp_bindidx = i;
+  else inp.inp_connidx = i;
+}
+
+function bucket_add(map: Map<number, Inpcb[]>, key: number, inp: Inpcb, which: number): Inpcb[] {
   let b = map.get(key);
   if (b === undefined) {
     b = [];
     map.set(key, b);
   }
+  idx_set(inp, which, b.length);
   b.push(inp);
   return b;
 }
 
-function bucket_remove(map: Map<number, Inpcb[]>, b: Inpcb[] | null, inp: Inpcb, key: number): void {
+function bucket_remove(map: Map<number, Inpcb[]>, b: Inpcb[] | null, inp: Inpcb, key: number, which: number): void {
   if (b === null) return;
-  const i = b.indexOf(inp);
-  if (i >= 0) b.splice(i, 1);
+  const i = idx_get(inp, which);
+  if (i >= 0 && b[i] === inp) {
+    const last = b.pop()!;
+    if (last !== inp) {
+      b[i] = last;
+      idx_set(last, which, i);
+    }
+  }
+  idx_set(inp, which, -1);
   if (b.length === 0 && map.get(key) === b) map.delete(key);
 }
 
@@ -140,26 +178,32 @@ function bucket_remove(map: Map<number, Inpcb[]>, b: Inpcb[] | null, inp: Inpcb,
 function in_pcbrehash(inp: Inpcb): void {
   const t = inp.inp_table;
   if (inp.inp_portbucket !== null) {
-    bucket_remove(t.inpt_porthash, inp.inp_portbucket, inp, inp.inp_portkey);
+    bucket_remove(t.inpt_porthash, inp.inp_portbucket, inp, inp.inp_portkey, B_PORT);
     inp.inp_portbucket = null;
   }
+  if (inp.inp_bindbucket !== null) {
+    bucket_remove(t.inpt_bindhash, inp.inp_bindbucket, inp, inp.inp_portkey, B_BIND);
+    inp.inp_bindbucket = null;
+  }
   if (inp.inp_connbucket !== null) {
-    bucket_remove(t.inpt_connecthash, inp.inp_connbucket, inp, inp.inp_connkey);
+    bucket_remove(t.inpt_connecthash, inp.inp_connbucket, inp, inp.inp_connkey, B_CONN);
     inp.inp_connbucket = null;
   }
   if (inp.inp_state >= INP_BOUND && inp.inp_lport !== 0) {
     inp.inp_portkey = inp.inp_lport;
-    inp.inp_portbucket = bucket_add(t.inpt_porthash, inp.inp_portkey, inp);
+    inp.inp_portbucket = bucket_add(t.inpt_porthash, inp.inp_portkey, inp, B_PORT);
+    if (inp.inp_state !== INP_CONNECTED) inp.inp_bindbucket = bucket_add(t.inpt_bindhash, inp.inp_portkey, inp, B_BIND);
   }
   if (inp.inp_state === INP_CONNECTED) {
     inp.inp_connkey = connhash(inp.inp_faddr, inp.inp_fport, inp.inp_laddr, inp.inp_lport);
-    inp.inp_connbucket = bucket_add(t.inpt_connecthash, inp.inp_connkey, inp);
+    inp.inp_connbucket = bucket_add(t.inpt_connecthash, inp.inp_connkey, inp, B_CONN);
   }
 }
 
 /** in_pcballoc: a PCB for a new socket, in table. */
 export function in_pcballoc(so: Socket, table: Inpcbtable): Inpcb {
   const inp = new Inpcb(so, table, table.inpt_st.ip_defttl);
+  inp.inp_queueidx = table.inpt_queue.length;
   table.inpt_queue.push(inp);
   so.so_pcb = inp;
   return inp;
@@ -210,8 +254,16 @@ export function in_pcbdetach(inp: Inpcb): void {
   inp.inp_lport = 0;
   in_pcbrehash(inp);
   in_pcbrtflush(inp);
-  const i = t.inpt_queue.indexOf(inp);
-  if (i >= 0) t.inpt_queue.splice(i, 1);
+  const q = t.inpt_queue;
+  const i = inp.inp_queueidx;
+  if (i >= 0 && q[i] === inp) {
+    const last = q.pop()!;
+    if (last !== inp) {
+      q[i] = last;
+      last.inp_queueidx = i;
+    }
+  }
+  inp.inp_queueidx = -1;
   if (inp.inp_socket.so_pcb === inp) inp.inp_socket.so_pcb = null;
 }
 
@@ -268,7 +320,7 @@ export function in_pcblookup_connect(table: Inpcbtable, faddr: number, fport: nu
  * itself first, else to the wildcard address.
  */
 export function in_pcblookup_bind(table: Inpcbtable, laddr: number, lport: number): Inpcb | null {
-  const b = table.inpt_porthash.get(lport);
+  const b = table.inpt_bindhash.get(lport);
   if (b === undefined) return null;
   let wild: Inpcb | null = null;
   for (let i = 0; i < b.length; i++) {

@@ -279,7 +279,7 @@ export function tcp_enter_time_wait(tp: Tcpcb): void {
  * the SYN cache (tcp_syncache.ts).
  */
 export function tcp_pcblookup_listen(table: Inpcbtable, laddr: number, lport: number): Inpcb | null {
-  const b = table.inpt_porthash.get(lport);
+  const b = table.inpt_bindhash.get(lport);
   if (b === undefined) return null;
   let wild: Inpcb | null = null;
   let other: Inpcb | null = null;
