@@ -425,6 +425,26 @@ describe('destroy', () => {
     await closeServer(srv);
     await expectNoSleepers(p, p.a, p.b);
   });
+
+  it('a kernel that halts under open sockets and a server closes them all, with no error', async () => {
+    const p = await pair();
+    const errors: Error[] = [];
+    const accepted: NetSocket[] = [];
+    const srv = await server(p, 80, (s) => { accepted.push(s.resume()); s.on('error', (e) => { errors.push(e); }); });
+    srv.on('error', (e) => { errors.push(e); });
+    const c = p.a.net.connect(80, '10.0.0.2');
+    c.resume();
+    c.on('error', (e) => { errors.push(e); });
+    await event(srv, 'connection');
+    const closes = Promise.all([event(srv, 'close'), event(accepted[0]!, 'close')]);
+    await p.b.halt();
+    await closes;
+    expect(accepted[0]!.destroyed).toBe(true);
+    expect(errors).toEqual([]);
+    c.destroy();
+    await event(c, 'close');
+    expect(p.b.net.handles).toBe(0);
+  });
 });
 
 describe('server', () => {

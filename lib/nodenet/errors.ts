@@ -51,6 +51,19 @@ export function hasCode(e: unknown, code: string): boolean {
   return isSystemError(e) && e.code === code;
 }
 
+/**
+ * The kernel went away under the socket: it halted, or the process the
+ * syscalls run in exited (a proxy client disconnected).  Sleeping
+ * syscalls are woken with EINTR (no signals reach these syscalls, so
+ * nothing else causes it) and later ones fail with ENXIO ("kernel
+ * halted"; no socket call here raises ENXIO otherwise).  Like the sockets
+ * of a Node process that exits, ours then close without an 'error'
+ * event: there is no connection left to fail.
+ */
+export function kernelGone(e: unknown): boolean {
+  return hasCode(e, 'EINTR') || hasCode(e, 'ENXIO');
+}
+
 /** Node's argument errors (ERR_SOCKET_BAD_PORT, ...): a code and a message. */
 export function nodeError<E extends Error>(Ctor: new (message: string) => E, code: string, message: string): E & { code: string } {
   const e = new Ctor(message) as E & { code: string };

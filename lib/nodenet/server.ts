@@ -24,7 +24,7 @@ import {
 } from '../../include/socket.ts';
 import { POLLIN, type PollFd } from '../../include/syscall.ts';
 import type { NetContext } from './context.ts';
-import { hasCode, netError, nodeError } from './errors.ts';
+import { hasCode, kernelGone, netError, nodeError } from './errors.ts';
 import { validatePort, type AddressInfo, type NetSocket, type SocketOptions } from './socket.ts';
 
 export interface ServerOptions {
@@ -161,7 +161,8 @@ export class NetServer extends EventEmitter {
       await this.release();
       this.starting = false;
       this.updateHold();
-      this.emit('error', netError(e, 'listen', where, port, true));
+      if (kernelGone(e)) this.emitCloseIfDrained();
+      else this.emit('error', netError(e, 'listen', where, port, true));
       return;
     }
     this.starting = false;
@@ -201,7 +202,7 @@ export class NetServer extends EventEmitter {
         await this.onConnection(r.fd, r.addr);
       }
     } catch (e) {
-      if (!this.closing) this.emit('error', netError(e, 'accept'));
+      if (!this.closing && !kernelGone(e)) this.emit('error', netError(e, 'accept'));
     } finally {
       await this.release();
       this.updateHold();

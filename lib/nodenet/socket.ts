@@ -29,7 +29,9 @@
  * Differences from Node: errno is the kernel's (NetBSD) number; host
  * names other than localhost need a lookup option (the kernel has no
  * resolver); IPv4 and local (path) sockets only; the idle timer of
- * setTimeout() runs on the host's clock, not the kernel's.
+ * setTimeout() runs on the host's clock, not the kernel's.  A kernel that
+ * halts under open sockets closes them without an 'error' (errors.ts,
+ * kernelGone), as a Node process's sockets go when it exits.
  */
 
 import { Duplex } from 'node:stream';
@@ -40,7 +42,7 @@ import {
 } from '../../include/socket.ts';
 import { IPPROTO_TCP } from '../../net/lib/libnetinet/in.ts';
 import type { NetContext } from './context.ts';
-import { hasCode, netError, NetError, nodeError } from './errors.ts';
+import { hasCode, kernelGone, netError, NetError, nodeError } from './errors.ts';
 
 /*
  * netinet/tcp.h option names, the values libnetinet's tcp_var.ts and
@@ -320,7 +322,7 @@ export class NetSocket extends Duplex {
     } catch (e) {
       if (!this.destroyed) {
         this.connecting = false;
-        this.destroy(netError(e, step, where, port));
+        this.destroy(kernelGone(e) ? null : netError(e, step, where, port));
       }
       return;
     }
@@ -491,7 +493,7 @@ export class NetSocket extends Duplex {
         if (!this.push(slab.subarray(off, off + n)) && !this.readKick) return;
       }
     } catch (e) {
-      if (!this.destroyed) this.destroy(netError(e, 'read'));
+      if (!this.destroyed) this.destroy(kernelGone(e) ? null : netError(e, 'read'));
     } finally {
       this.reading = false;
     }
@@ -534,6 +536,7 @@ export class NetSocket extends Duplex {
         this.bytesSent += total;
       }
     } catch (e) {
+      if (kernelGone(e)) this.destroy();
       cb(this.destroyed ? null : netError(e, 'write'));
       return;
     }
