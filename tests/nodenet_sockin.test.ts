@@ -23,7 +23,7 @@ function collect(s: net.Socket | NetSocket): Promise<Buffer> {
 }
 
 async function listen(srv: NetServer | net.Server): Promise<number> {
-  await new Promise<void>((r) => { srv.listen(0, '127.0.0.1', () => { r(); }); });
+  await new Promise<void>((r) => { (srv as NetServer).listen(0, '127.0.0.1', () => { r(); }); });
   return (srv.address() as AddressInfo).port;
 }
 

@@ -322,7 +322,7 @@ export class NetSocket extends Duplex {
     } catch (e) {
       if (!this.destroyed) {
         this.connecting = false;
-        this.destroy(kernelGone(e) ? null : netError(e, step, where, port));
+        this.destroy(kernelGone(e) ? undefined : netError(e, step, where, port));
       }
       return;
     }
@@ -493,7 +493,7 @@ export class NetSocket extends Duplex {
         if (!this.push(slab.subarray(off, off + n)) && !this.readKick) return;
       }
     } catch (e) {
-      if (!this.destroyed) this.destroy(kernelGone(e) ? null : netError(e, 'read'));
+      if (!this.destroyed) this.destroy(kernelGone(e) ? undefined : netError(e, 'read'));
     } finally {
       this.reading = false;
     }
