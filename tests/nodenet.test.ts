@@ -20,6 +20,12 @@ import { rumplocal_component } from '../net/lib/liblocal/local_component.ts';
 import { IPPROTO_TCP } from '../net/lib/libnetinet/in.ts';
 import { TCP_KEEPIDLE, TCP_NODELAY } from '../net/lib/libnetinet/tcp_var.ts';
 import { SO_KEEPALIVE, SOL_SOCKET } from '../include/socket.ts';
+import { NodeHost } from '../librump/rumpuser/node.ts';
+import { rump_init } from '../librump/rumpkern/rump.ts';
+import { rumpnet_net_component } from '../net/lib/libnet/net_component.ts';
+import { rumpnet_netinet_component } from '../net/lib/libnetinet/netinet_component.ts';
+import { rumpnet_shmif_component, ShmifNet } from '../net/lib/libshmif/shmif_component.ts';
+import { ifconfig } from './inet_helpers.ts';
 
 /** Resolve with the arguments of an event's next emission. */
 function event<T extends unknown[] = unknown[]>(em: NodeJS.EventEmitter, name: string): Promise<T> {
@@ -573,5 +579,35 @@ describe('local sockets', () => {
     await closeServer(srv);
     await w.advance(10);
     expect(k.alllwp.size).toBe(0);
+  });
+});
+
+describe('on the Node host (real time)', () => {
+  it('the timeout option applies while connecting; destroy() then ends the attempt', async () => {
+    /*
+     * On the sim host an unanswered connect gives up at once (virtual time
+     * races to TCP's connection timer), so this one runs in real time: a
+     * kernel alone on its bus asks ARP for 10.0.0.9, nobody answers, and
+     * connect waits long past the 50 ms idle timeout.
+     */
+    const comps = [rumpnet_component, rumpnet_net_component, rumpnet_netinet_component, rumpnet_shmif_component(new ShmifNet())];
+    const k = await rump_init({ host: new NodeHost({ console: () => {} }), name: 'alone', components: comps, lockdebug: 'panic' });
+    try {
+      await ifconfig(k, 'shmif0', 'bus0', '10.0.0.1');
+      const c = k.net.connect({ port: 80, host: '10.0.0.9', timeout: 50 });
+      const t0 = performance.now();
+      await event(c, 'timeout');
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
+      expect(c.connecting).toBe(true);
+      expect([...k.alllwp].map((l) => l.l_name)).toEqual(['connect']);
+      const closed = event<[boolean]>(c, 'close');
+      c.destroy();
+      expect((await closed)[0]).toBe(false);
+      expect(k.alllwp.size).toBe(0);
+      expect(k.net.handles).toBe(0);
+      expect(k.panicstr).toBeNull();
+    } finally {
+      await k.halt();
+    }
   });
 });
