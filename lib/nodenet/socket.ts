@@ -21,10 +21,12 @@
  * false past writableHighWaterMark; 'drain' follows when the kernel takes
  * it.  Queued chunks go down together with sendmsg(2).
  *
- * Buffers.  Reads land in a 64 KiB slab, each read after the previous
- * one's bytes, and the chunk pushed is a view of what that read filled:
- * a pushed chunk is never written again (a new slab is taken when the
- * tail is short), and nothing is copied between the kernel and 'data'.
+ * Buffers.  Reads land in a slab (16 KiB, growing to 64 KiB while reads
+ * fill it: small for request/response traffic, large for bulk), each
+ * read after the previous one's bytes, and the chunk pushed is a view of
+ * what that read filled: a pushed chunk is never written again (a new
+ * slab is taken when the tail is short), and after the kernel's copy-out
+ * nothing is copied on the way to 'data'.
  *
  * Differences from Node: errno is the kernel's (NetBSD) number; host
  * names other than localhost need a lookup option (the kernel has no
@@ -52,8 +54,9 @@ import { hasCode, kernelGone, netError, NetError, nodeError } from './errors.ts'
 const TCP_NODELAY = 1;
 const TCP_KEEPIDLE = 3;
 
-/** Reads go into slabs this big. */
-const SLAB_SIZE = 64 * 1024;
+/** Reads go into slabs of 16 KiB, growing to 64 KiB while reads fill all the room they get. */
+const SLAB_MIN = 16 * 1024;
+const SLAB_MAX = 64 * 1024;
 /** A slab tail shorter than this is left unused: a read deserves room. */
 const SLAB_MIN_READ = 4 * 1024;
 
@@ -141,6 +144,7 @@ export class NetSocket extends Duplex {
   private readKick = false;
   private slab: Buffer | null = null;
   private slabOff = 0;
+  private slabSize = SLAB_MIN;
   private pendingWrite: { one: Uint8Array | null; iov: Uint8Array[] | null; cb: WriteCallback } | null = null;
   private pendingFinal: WriteCallback | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -475,11 +479,12 @@ export class NetSocket extends Duplex {
       while (!this.destroyed) {
         let slab = this.slab;
         if (slab === null || slab.length - this.slabOff < SLAB_MIN_READ) {
-          slab = this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+          slab = this.slab = Buffer.allocUnsafeSlow(this.slabSize);
           this.slabOff = 0;
         }
         const off = this.slabOff;
         const n = await sys.read(fd, slab.subarray(off));
+        if (off + n === slab.length && this.slabSize < SLAB_MAX) this.slabSize *= 2;
         if (this.destroyed) return;
         if (n === 0) {
           this.push(null);
