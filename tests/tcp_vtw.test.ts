@@ -16,7 +16,7 @@ import { rumpnet_netinet_component } from '../net/lib/libnetinet/netinet_compone
 import { tcpstat_read } from '../net/lib/libnetinet/tcp_usrreq.ts';
 import { simWorld } from './kernel.ts';
 import {
-  TH_ACK, TH_FIN, TH_RST, TH_SYN, capture, expectErr, pair, pcbs, RawPeer, readn, sin, until, type Pair,
+  TH_ACK, TH_FIN, TH_RST, TH_SYN, capture, expectErr, pair, pcbs, RawPeer, readn, sin, until, type Pair, type Seg,
 } from './tcp_helpers.ts';
 
 const enc = new TextEncoder();
@@ -59,6 +59,28 @@ async function listen80(p: Pair): Promise<number> {
   return ls;
 }
 
+/*
+ * A raw peer at 10.0.0.3:sport connects to b:80 (ISN 1000), b closes
+ * first, the peer's FIN completes it: b holds a vestige with rcv_nxt
+ * 1002.  Returns the peer and b's FIN.
+ */
+async function rawVestige(p: Pair, sport: number): Promise<{ peer: RawPeer; fin: Seg }> {
+  const peer = new RawPeer(p.bus, p.b, '10.0.0.3', '10.0.0.2');
+  const ls = await listen80(p);
+  peer.send({ sport, dport: 80, seq: 1000, flags: TH_SYN });
+  await p.L.w.advance(1);
+  const sa = peer.got[0]!;
+  peer.send({ sport, dport: 80, seq: 1001, ack: sa.seq + 1, flags: TH_ACK });
+  const { fd } = await p.b.sys.accept(ls);
+  await p.b.sys.close(fd);
+  await p.L.w.advance(1);
+  const fin = peer.got.find((g) => (g.flags & TH_FIN) !== 0)!;
+  peer.send({ sport, dport: 80, seq: 1001, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
+  await p.L.w.advance(1);
+  expect(pcbs(p.b, (x) => x.fport === sport)[0]).toMatchObject({ vestigial: true });
+  return { peer, fin };
+}
+
 describe('Vestigial Time-Wait', () => {
   it('a closed TIME_WAIT connection becomes a vestige: socket, inpcb and tcpcb are freed; the listing still shows it', async () => {
     const p = await vtwPair();
@@ -81,27 +103,14 @@ describe('Vestigial Time-Wait', () => {
 
   it('answers a retransmitted FIN with an ACK of rcv_nxt and restarts 2*MSL; ignores a duplicate pure ACK', async () => {
     const p = await vtwPair();
-    const peer = new RawPeer(p.bus, p.b, '10.0.0.3', '10.0.0.2');
-    const ls = await listen80(p);
-    peer.send({ sport: 5000, dport: 80, seq: 100, flags: TH_SYN });
-    await p.L.w.advance(1);
-    const sa = peer.got[0]!;
-    peer.send({ sport: 5000, dport: 80, seq: 101, ack: sa.seq + 1, flags: TH_ACK });
-    const { fd } = await p.b.sys.accept(ls);
-    await p.b.sys.close(fd);
-    await p.L.w.advance(1);
-    const fin = peer.got.find((g) => (g.flags & TH_FIN) !== 0)!;
-    /* Our FIN and ACK: b goes FIN_WAIT_2 then TIME_WAIT, a vestige. */
-    peer.send({ sport: 5000, dport: 80, seq: 101, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
-    await p.L.w.advance(1);
-    expect(pcbs(p.b, (x) => x.fport === 5000)[0]).toMatchObject({ vestigial: true });
+    const { peer, fin } = await rawVestige(p, 5000);
     await p.L.w.advance(4_000);
     const n = peer.got.length;
-    peer.send({ sport: 5000, dport: 80, seq: 101, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
+    peer.send({ sport: 5000, dport: 80, seq: 1001, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
     await p.L.w.advance(1);
-    expect(peer.since(n)).toEqual([expect.objectContaining({ flags: TH_ACK, seq: fin.seq + 1, ack: 102 })]);
+    expect(peer.since(n)).toEqual([expect.objectContaining({ flags: TH_ACK, seq: fin.seq + 1, ack: 1002 })]);
     expect(pcbs(p.b, (x) => x.fport === 5000)[0]!.tw_remaining_ms).toBeGreaterThan(9_900);
-    peer.send({ sport: 5000, dport: 80, seq: 102, ack: fin.seq + 1, flags: TH_ACK });
+    peer.send({ sport: 5000, dport: 80, seq: 1002, ack: fin.seq + 1, flags: TH_ACK });
     await p.L.w.advance(1);
     expect(peer.since(n).length).toBe(1);
   });
@@ -120,18 +129,7 @@ describe('Vestigial Time-Wait', () => {
 
   it('a SYN that is not newer gets an ACK, never a RST; only an exact RST ends the vestige', async () => {
     const p = await vtwPair();
-    const peer = new RawPeer(p.bus, p.b, '10.0.0.3', '10.0.0.2');
-    const ls = await listen80(p);
-    peer.send({ sport: 5001, dport: 80, seq: 1000, flags: TH_SYN });
-    await p.L.w.advance(1);
-    const sa = peer.got[0]!;
-    peer.send({ sport: 5001, dport: 80, seq: 1001, ack: sa.seq + 1, flags: TH_ACK });
-    const { fd } = await p.b.sys.accept(ls);
-    await p.b.sys.close(fd);
-    await p.L.w.advance(1);
-    const fin = peer.got.find((g) => (g.flags & TH_FIN) !== 0)!;
-    peer.send({ sport: 5001, dport: 80, seq: 1001, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
-    await p.L.w.advance(1);
+    const { peer } = await rawVestige(p, 5001);
     let n = peer.got.length;
     peer.send({ sport: 5001, dport: 80, seq: 500, flags: TH_SYN });
     await p.L.w.advance(1);
@@ -150,18 +148,7 @@ describe('Vestigial Time-Wait', () => {
 
   it('data for the closed socket draws a RST and ends the vestige', async () => {
     const p = await vtwPair();
-    const peer = new RawPeer(p.bus, p.b, '10.0.0.3', '10.0.0.2');
-    const ls = await listen80(p);
-    peer.send({ sport: 5002, dport: 80, seq: 1000, flags: TH_SYN });
-    await p.L.w.advance(1);
-    const sa = peer.got[0]!;
-    peer.send({ sport: 5002, dport: 80, seq: 1001, ack: sa.seq + 1, flags: TH_ACK });
-    const { fd } = await p.b.sys.accept(ls);
-    await p.b.sys.close(fd);
-    await p.L.w.advance(1);
-    const fin = peer.got.find((g) => (g.flags & TH_FIN) !== 0)!;
-    peer.send({ sport: 5002, dport: 80, seq: 1001, ack: fin.seq + 1, flags: TH_FIN | TH_ACK });
-    await p.L.w.advance(1);
+    const { peer, fin } = await rawVestige(p, 5002);
     const n = peer.got.length;
     peer.send({ sport: 5002, dport: 80, seq: 1002, ack: fin.seq + 1, flags: TH_ACK, payload: enc.encode('late') });
     await p.L.w.advance(1);
