@@ -31,6 +31,15 @@
  * NetBSD's virtif_clone_destroy).  The MAC is b2:0a:RR:0b:0e:NN, RR
  * from the kernel's cprng and NN the unit, as if_virt.c makes it.
  *
+ * Sharing a device: interfaces of several kernels in one process may name
+ * the same host device; the host half then holds it once and hands each
+ * kernel only the frames its demux filter takes (sc_demux, the program
+ * an Ethernet interface wants from a shared wire: its MAC, group
+ * addresses but other hosts' ARP, everything when promiscuous; rebuilt
+ * when the flags, taps, MAC or addresses change), and the frames the
+ * other kernels send, as on a shared segment.  Within one kernel a device
+ * serves one interface (EBUSY).
+ *
  * When the device fails for good (deleted on the host side), the host
  * half says so once: the interface loses IFF_RUNNING and its device, the
  * reason goes to the console, and bringing it up again reopens the device
@@ -53,6 +62,8 @@ import { IFF_PROMISC, IFF_RUNNING, IFF_UP, IFNAMSIZ } from '../../../include/if.
 import { IF_DEQUEUE, if_attach, if_detach, Ifnet, type IfCloner } from '../libnet/if.ts';
 import { ether_ifattach, ether_ifdetach } from '../libnet/if_ethersubr.ts';
 import { ETHER_ADDR_LEN, ETHER_HDR_LEN, ETHER_MAX_LEN, ETHER_VLAN_ENCAP_LEN, ether_addr_eq } from '../libnet/if_ether.ts';
+import { EtherDemuxFilter } from '../libnet/bpf_demux.ts';
+import type { BpfInsn } from '../../../include/bpf.ts';
 import type { VirtifHandle, VirtifHypercalls, VirtifIovec, VirtifRxBatch, VirtifUpcalls } from './virtif_hyper.ts';
 
 /** The cloner's name (NetBSD's VIRTIF_BASE). */
@@ -101,12 +112,16 @@ export class VirtifSoftc {
   sc_hosterr: string | null = null;
   /** Where a chain with more segments than the host takes is linearised. */
   sc_txbuf: Uint8Array | null = null;
+  /** The frames this interface wants from a shared device, as a BPF program. */
+  readonly sc_demux: EtherDemuxFilter;
 
   constructor(
     readonly sc_st: VirtifState,
     readonly sc_ifp: Ifnet,
     readonly sc_unit: number,
-  ) {}
+  ) {
+    this.sc_demux = new EtherDemuxFilter(sc_ifp);
+  }
 }
 
 const IFF_UPRUNNING = IFF_UP | IFF_RUNNING;
@@ -115,7 +130,12 @@ const IFF_UPRUNNING = IFF_UP | IFF_RUNNING;
 const virtif_upcalls: VirtifUpcalls<VirtifSoftc> = {
   deliver: virtif_deliver,
   error: virtif_hosterror,
+  filter: virtif_filter,
 };
+
+function virtif_filter(sc: VirtifSoftc): readonly BpfInsn[] {
+  return sc.sc_demux.program();
+}
 
 /*
  * Does sc take frame [off, off+len) of buf?  Runts (so ether_input counts

@@ -11,8 +11,15 @@
  *     interrupts;
  *   - errors are NetBSD errno numbers (the host half translates), with a
  *     sentence for people where the errno alone would not say what to do;
- *   - after destroy() or fini() no upcall names that handle again.
+ *   - after destroy() or fini() no upcall names that handle again;
+ *   - create() of a device another kernel of the process holds attaches
+ *     to it (a shared wire): the host half then runs each attached
+ *     interface's filter (the filter upcall) on every frame, read from
+ *     the device or sent by another kernel on it, and delivers only what
+ *     the filter accepts.
  */
+
+import type { BpfInsn } from '../../../include/bpf.ts';
 
 /** A host device; opaque to the kernel. */
 export interface VirtifHandle {
@@ -54,6 +61,12 @@ export interface VirtifUpcalls<C> {
   deliver(c: C, rx: VirtifRxBatch): void;
   /** The device failed for good (removed under us, I/O error): no frame will come any more. */
   error(c: C, errno: number, why: string): void;
+  /**
+   * The frames c wants from a shared device, as a BPF program over the
+   * Ethernet frame.  The same array while nothing changed; a new one
+   * tells the host half to compile and register it again.
+   */
+  filter(c: C): readonly BpfInsn[];
 }
 
 /** Hypercalls: what the kernel asks of the host. */
