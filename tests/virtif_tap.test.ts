@@ -1,8 +1,9 @@
 /*
  * libvirtif on real Linux TAP devices (root): virtN opens tunN, the
  * failures a user meets come back as the right errno with a message that
- * says what to do (no privilege, no /dev/net/tun, a name taken or not a
- * TAP, the addon missing), a TAP deleted under us is reported and can be
+ * says what to do (no privilege, no /dev/net/tun, a TAP held by another
+ * process or by another interface of the same kernel, a name that is not
+ * a TAP, the addon missing), a TAP deleted under us is reported and can be
  * reopened, and a process whose virtif is destroyed, or whose kernel is
  * halted, exits by itself (the fd and its poll are gone).
  *
@@ -93,7 +94,7 @@ describe('virtif on Linux TAP devices', () => {
     await k.sys.close(s);
   });
 
-  it('a TAP attached elsewhere is EBUSY, a name that is not a TAP is EINVAL, each with the reason on the console', async () => {
+  it('a TAP attached by another process, or by another interface of this kernel, is EBUSY; a name that is not a TAP is EINVAL; each with the reason', async () => {
     const cons: string[] = [];
     const k = await boot(true, cons);
     const dev = uniqueName('rvb');
@@ -101,8 +102,11 @@ describe('virtif on Linux TAP devices', () => {
     await k.sys.ioctl(s, SIOCIFCREATE, { ifr_name: 'virt0' });
     await k.sys.ioctl(s, SIOCIFCREATE, { ifr_name: 'virt1' });
     await k.sys.ioctl(s, SIOCSLINKSTR, { ifd_name: 'virt0', ifd_data: dev });
+    const { report } = await child([], ['linkstr', dev]);
+    expect(report).toMatchObject({ ok: false, code: 'EBUSY' });
+    expect(report.console).toContain(`virt0: cannot attach to host device ${dev}: ioctl TUNSETIFF: Device or resource busy: TAP device ${dev} is already attached to another process`);
     await expect(k.sys.ioctl(s, SIOCSLINKSTR, { ifd_name: 'virt1', ifd_data: dev })).rejects.toMatchObject({ code: 'EBUSY' });
-    expect(cons.join('')).toContain(`virt1: cannot attach to host device ${dev}: ioctl TUNSETIFF: Device or resource busy: TAP device ${dev} is already attached to another process`);
+    expect(cons.join('')).toContain(`virt1: cannot attach to host device ${dev}: TAP device ${dev} is already attached to another interface of this kernel`);
     await expect(k.sys.ioctl(s, SIOCSLINKSTR, { ifd_name: 'virt1', ifd_data: 'lo' })).rejects.toMatchObject({ code: 'EINVAL' });
     expect(cons.join('')).toContain('lo exists on the host and is not a TAP device');
     /* The failed attempts left virt0 attached and virt1 without a device: up is ENXIO. */
