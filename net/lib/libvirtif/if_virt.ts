@@ -140,7 +140,10 @@ function virtif_filter(sc: VirtifSoftc): readonly BpfInsn[] {
 /*
  * Does sc take frame [off, off+len) of buf?  Runts (so ether_input counts
  * them), broadcast and multicast, frames to our MAC, or anything when
- * promiscuous; as VIF_DELIVERPKT decides "passup".
+ * promiscuous; as VIF_DELIVERPKT decides "passup".  A device of our own
+ * hands over everything it reads, so this is our NIC's address filter; on
+ * a shared one the host's demux ran sc_demux first, and this lets through
+ * all it took.
  */
 function virtif_wants(ifp: Ifnet, buf: Uint8Array, off: number, len: number): boolean {
   if (len < ETHER_HDR_LEN) return true;

@@ -13,6 +13,10 @@
  *   // ifconfig virt0 linkstr mytap0    (or moves it to TAP mytap0 while down)
  *   // ifconfig virt0 inet 10.98.0.2 netmask 255.255.255.0
  *
+ * Kernels of one process whose interfaces name the same device share it
+ * (the host half's process-wide table, virtif_user.ts): each gets the
+ * frames its filter takes, and they hear each other as on one segment.
+ *
  * virtif_component_create() puts another host half behind the driver (a
  * fake TAP for tests on the sim host) or asks for NetBSD's
  * RUMP_VIF_LINKSTR behaviour: create opens nothing and the device comes
