@@ -146,6 +146,37 @@ describe('Vestigial Time-Wait', () => {
     expect(pcbs(p.b, (x) => x.fport === 5001)).toEqual([]);
   });
 
+  it('keeps the peer\'s timestamp: an old one is a PAWS duplicate (ACK), a newer one lets a SYN reuse the 4-tuple even with an older sequence number', async () => {
+    const p = await vtwPair();
+    const peer = new RawPeer(p.bus, p.b, '10.0.0.3', '10.0.0.2');
+    const ls = await listen80(p);
+    const ts = (val: number, ecr: number) => [{ kind: 'nop' as const }, { kind: 'nop' as const }, { kind: 'ts' as const, val, ecr }];
+    peer.send({ sport: 5003, dport: 80, seq: 1000, flags: TH_SYN, options: [{ kind: 'mss', mss: 1460 }, ...ts(100, 0)] });
+    await p.L.w.advance(1);
+    const sa = peer.got[0]!;
+    const mine = (sa.options.find((o) => o.kind === 'ts') as { val: number }).val;
+    peer.send({ sport: 5003, dport: 80, seq: 1001, ack: sa.seq + 1, flags: TH_ACK, options: ts(101, mine) });
+    const { fd } = await p.b.sys.accept(ls);
+    await p.b.sys.close(fd);
+    await p.L.w.advance(1);
+    const fin = peer.got.find((g) => (g.flags & TH_FIN) !== 0)!;
+    peer.send({ sport: 5003, dport: 80, seq: 1001, ack: fin.seq + 1, flags: TH_FIN | TH_ACK, options: ts(102, mine) });
+    await p.L.w.advance(1);
+    expect(pcbs(p.b, (x) => x.fport === 5003)[0]).toMatchObject({ vestigial: true });
+    /* An old timestamp: a duplicate, ACKed, counted as a PAWS drop. */
+    let n = peer.got.length;
+    peer.send({ sport: 5003, dport: 80, seq: 1002, ack: fin.seq + 1, flags: TH_ACK, options: ts(50, mine) });
+    await p.L.w.advance(1);
+    expect(peer.since(n).map((g) => g.flags)).toEqual([TH_ACK]);
+    expect(tcpstat_read(p.b).tcps_pawsdrop).toBe(1);
+    /* A SYN with an older sequence number but a newer timestamp reopens it (RFC 6191): the listener answers. */
+    n = peer.got.length;
+    peer.send({ sport: 5003, dport: 80, seq: 10, flags: TH_SYN, options: [{ kind: 'mss', mss: 1460 }, ...ts(500, 0)] });
+    await p.L.w.advance(1);
+    expect(peer.since(n).map((g) => g.flags)).toEqual([TH_SYN | TH_ACK]);
+    expect((await stats(p))['reused']).toBe(1);
+  });
+
   it('data for the closed socket draws a RST and ends the vestige', async () => {
     const p = await vtwPair();
     const { peer, fin } = await rawVestige(p, 5002);
