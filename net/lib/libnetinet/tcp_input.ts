@@ -1181,7 +1181,12 @@ function tcp_trimhdr(m: Mbuf, off: number): Mbuf {
  */
 export function tcp_request_r_scale(ts: TcpState, tp: Tcpcb): number {
   if ((tp.t_flags & TF_REQ_SCALE) === 0) return 0;
-  const want = Math.max(tp.t_inpcb.inp_socket.so_rcv.sb_hiwat, ts.tcp_do_autorcvbuf !== 0 ? ts.tcp_autorcvbuf_max : 0);
+  return tcp_rscale_for(ts, tp.t_inpcb.inp_socket.so_rcv.sb_hiwat);
+}
+
+/** The window-scale shift for a receive buffer of hiwat bytes (and what autosizing may grow it to). */
+export function tcp_rscale_for(ts: TcpState, hiwat: number): number {
+  const want = Math.max(hiwat, ts.tcp_do_autorcvbuf !== 0 ? ts.tcp_autorcvbuf_max : 0);
   let s = 0;
   while (s < TCP_MAX_WINSHIFT && TCP_MAXWIN << s < want) s++;
   return s;

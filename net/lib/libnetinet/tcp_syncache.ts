@@ -42,7 +42,7 @@ import {
 } from './tcp_var.ts';
 import { tcp_mss_from_peer, tcp_mss_to_advertise, tcp_new_iss1, tcp_rcvseqinit, tcp_sendseqinit } from './tcp_subr.ts';
 import { TCPS_SYN_RECEIVED } from './tcp_fsm.ts';
-import { tcp_listen_input } from './tcp_input.ts';
+import { tcp_listen_input, tcp_rscale_for } from './tcp_input.ts';
 
 /** Buckets (NetBSD's compile-time TCP_SYN_HASH_SIZE). */
 export const TCP_SYN_HASH_SIZE = 293;
@@ -250,7 +250,7 @@ export function syn_cache_add(ts: TcpState, ltp: Tcpcb, lso: Socket, src: number
     if (opti.wscale >= 0 && (ltp.t_flags & TF_REQ_SCALE) !== 0) {
       e.sc_flags |= SCF_WSCALE;
       e.sc_requested_s_scale = opti.wscale;
-      e.sc_request_r_scale = syn_request_r_scale(ts, lso);
+      e.sc_request_r_scale = tcp_rscale_for(ts, lso.so_rcv.sb_hiwat);
     }
     if (opti.ts_present && (ltp.t_flags & TF_REQ_TSTMP) !== 0) {
       e.sc_flags |= SCF_TIMESTAMP;
@@ -270,14 +270,6 @@ export function syn_cache_add(ts: TcpState, ltp: Tcpcb, lso: Socket, src: number
   syn_cache_respond(ts, e);
   syn_cache_timer_arm(ts, e);
   return true;
-}
-
-/* The window scale we ask for: enough for the receive buffer the connection will get (tcp_request_r_scale). */
-function syn_request_r_scale(ts: TcpState, lso: Socket): number {
-  const want = Math.max(lso.so_rcv.sb_hiwat, ts.tcp_do_autorcvbuf !== 0 ? ts.tcp_autorcvbuf_max : 0);
-  let s = 0;
-  while (s < 14 && TCP_MAXWIN << s < want) s++;
-  return s;
 }
 
 /**
