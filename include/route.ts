@@ -16,6 +16,7 @@
  */
 
 import { AF_INET, AF_LINK } from './socket.ts';
+import type { IfData } from './if.ts';
 
 /* rt_flags (NetBSD's values). */
 export const RTF_UP = 0x1;
@@ -239,25 +240,10 @@ export function rt_msg_parse(buf: Uint8Array): RtMsg | RtParseError {
 }
 
 /** if_msghdr (RTM_IFINFO): flags, index and the counters of struct if_data. */
-export interface IfMsg {
+export interface IfMsg extends IfData {
   ifm_type: number;
   ifm_flags: number;
   ifm_index: number;
-  ifi_type: number;
-  ifi_addrlen: number;
-  ifi_hdrlen: number;
-  ifi_mtu: number;
-  ifi_ipackets: number;
-  ifi_ierrors: number;
-  ifi_opackets: number;
-  ifi_oerrors: number;
-  ifi_collisions: number;
-  ifi_ibytes: number;
-  ifi_obytes: number;
-  ifi_imcasts: number;
-  ifi_omcasts: number;
-  ifi_iqdrops: number;
-  ifi_noproto: number;
 }
 
 const IFDATA_COUNTERS = [

@@ -46,8 +46,8 @@ export const VTW_DONE = 0;
 /** The vestige is gone (a SYN reused its 4-tuple, or it had just expired): look for a listener. */
 export const VTW_REUSE = 1;
 
-/** Counters besides the table's own. */
-export class VtwStats {
+/** What TCP counts about vestiges, besides the table's own counters. */
+export class VtwTcpStats {
   /** Entries that reached their 2*MSL. */
   expired = 0;
   /** TIME_WAITs that stayed full PCBs because the table refused them. */
@@ -67,7 +67,7 @@ export class VtwState {
   /** Allocated on the first enable and kept (NetBSD never frees it). */
   table: VtwTable | null = null;
   readonly sweep = new Callout();
-  readonly stats = new VtwStats();
+  readonly stats = new VtwTcpStats();
 
   constructor(readonly ts: TcpState) {
     callout_init(this.sweep, 0, ts.k);
